@@ -1,0 +1,2 @@
+"""Loading task data (Hugging Face `datasets`, or the project's fixtures through the same code),
+tokenisation per format, and batching."""

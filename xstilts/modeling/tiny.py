@@ -1,0 +1,60 @@
+"""The offline tiny encoder: a Unigram tokenizer trained on the fixture text of every fixture language,
+wrapped as `XLMRobertaTokenizerFast`, and a random-init `XLMRobertaConfig` model. Saved in
+`save_pretrained` format, so every `Auto*` class reloads it with `HF_HUB_OFFLINE=1`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def train_tokenizer(lines: list[str], vocab_size: int):
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import XLMRobertaTokenizerFast
+
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>", shrinking_factor=0.75
+    )
+    tok.train_from_iterator(lines, trainer=trainer)
+    from tokenizers.processors import TemplateProcessing
+
+    tok.post_processor = TemplateProcessing(
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))],
+    )
+    return XLMRobertaTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+    )  # fmt: skip
+
+
+def build_tiny_encoder(out_dir: Path, lines: list[str], spec: dict[str, Any]) -> Path:
+    """Train the tokenizer, build a random-init XLM-R-shaped encoder (seeded), save both to `out_dir`."""
+    import torch
+    from transformers import AutoModel, XLMRobertaConfig
+
+    tokenizer = train_tokenizer(lines, spec.get("vocab_size", 2000))
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.get("hidden_size", 64),
+        num_hidden_layers=spec.get("num_hidden_layers", 2),
+        num_attention_heads=spec.get("num_attention_heads", 4),
+        intermediate_size=spec.get("intermediate_size", 128),
+        max_position_embeddings=spec.get("max_position_embeddings", 514),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(spec.get("init_seed", 0))
+    model = AutoModel.from_config(config, add_pooling_layer=False)
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir

@@ -1,0 +1,152 @@
+"""Intermediate, target and MLM phases: build the model from the upstream encoder, train with the
+shared loop, save the selected model. Target phases load the encoder only (fresh heads)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from xstilts.data.features import featurize
+from xstilts.data.load import load_examples, read_corpus
+from xstilts.phases.context import PhaseContext
+from xstilts.spec.training import TrainingConfig
+from xstilts.tasks import TaskDef, get_task
+
+
+def dev_evaluator(tasks: list[TaskDef], data: dict[str, Any], tokenizer, config: TrainingConfig):
+    """English dev score (mean over tasks) for model selection; the examples are loaded once."""
+    from xstilts.evaluate.predict import predict
+    from xstilts.evaluate.scoring import score
+
+    dev = {}
+    for task in tasks:
+        if task.dev is None:
+            continue
+        examples = load_examples(task, "dev", data, "en", limit=config.max_dev_examples)
+        dev[task.name] = (examples, featurize(task, tokenizer, examples, config.max_length, config.doc_stride))
+    if not dev:
+        return None
+
+    def evaluate(model) -> dict[str, Any]:
+        scores = {}
+        for task in tasks:
+            if task.name not in dev:
+                continue
+            examples, features = dev[task.name]
+            outputs = predict(model, task, features, tokenizer.pad_token_id)
+            metrics, _ = score(task, examples, features, outputs)
+            scores[task.name] = metrics["score"]
+        return {"score": sum(scores.values()) / len(scores), **{f"{k}_score": v for k, v in scores.items()}}
+
+    return evaluate
+
+
+def train_tasks(ctx: PhaseContext, tasks: list[TaskDef], *, with_heads_from_upstream: bool = False) -> dict[str, Any]:
+    from accelerate.utils import set_seed
+    from transformers import AutoTokenizer
+
+    from xstilts.modeling.model import MultiTaskModel, load_encoder
+    from xstilts.train.checkpoint import Checkpointer
+    from xstilts.train.loop import train
+
+    config = TrainingConfig.model_validate(ctx.config["training"])
+    data = ctx.config["data"]
+    seed = int(ctx.config["seed"])
+    upstream = ctx.upstream_model("encoder")
+    tokenizer = AutoTokenizer.from_pretrained(upstream)
+
+    features = {}
+    for task in tasks:
+        examples = load_examples(task, "train", data, "en", limit=config.max_train_examples)
+        features[task.name] = featurize(task, tokenizer, examples, config.max_length, config.doc_stride)
+        ctx.progress.event("data", task=task.name, examples=len(examples), features=len(features[task.name]))
+
+    set_seed(seed)
+    model = MultiTaskModel(load_encoder(upstream), tasks)
+    model, result = train(
+        model, features, config, seed,
+        pad_token_id=tokenizer.pad_token_id,
+        checkpointer=Checkpointer(ctx.store, ctx.phase.prefix, ctx.staging),
+        progress=ctx.progress,
+        evaluate_dev=dev_evaluator(tasks, data, tokenizer, config) if config.select_best else None,
+        deepspeed=ctx.config.get("deepspeed"),
+    )  # fmt: skip
+    model.save(ctx.out / "model", tokenizer)
+    return {
+        "tasks": [t.name for t in tasks],
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "dev": result.best_dev,
+        "final_loss": result.final_loss,
+        "train_tokens": result.train_tokens,
+        "train_seconds": round(result.train_seconds, 3),
+        "tokens_per_s": round(result.train_tokens / result.train_seconds, 1) if result.train_seconds else None,
+        "resumed_from": result.resumed_from,
+        "history": result.history,
+    }
+
+
+def run_intermediate(ctx: PhaseContext) -> dict[str, Any]:
+    return train_tasks(ctx, [get_task(name) for name in ctx.config["tasks"]])
+
+
+def run_target(ctx: PhaseContext) -> dict[str, Any]:
+    return train_tasks(ctx, [get_task(ctx.config["task"])])
+
+
+def mask_tokens(input_ids: list[int], tokenizer, probability: float, rng: random.Random) -> tuple[list[int], list[int]]:
+    """BERT masking (80% <mask>, 10% random, 10% kept) of non-special tokens; labels -100 elsewhere."""
+    special = set(tokenizer.all_special_ids)
+    ids, labels = list(input_ids), [-100] * len(input_ids)
+    for i, token in enumerate(input_ids):
+        if token in special or rng.random() >= probability:
+            continue
+        labels[i] = token
+        roll = rng.random()
+        if roll < 0.8:
+            ids[i] = tokenizer.mask_token_id
+        elif roll < 0.9:
+            ids[i] = rng.randrange(len(tokenizer))
+    return ids, labels
+
+
+def run_mlm(ctx: PhaseContext) -> dict[str, Any]:
+    """Continued multilingual MLM on a text corpus (one example per line), statically masked by seed."""
+    from accelerate.utils import set_seed
+    from torch import nn
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from xstilts.train.checkpoint import Checkpointer
+    from xstilts.train.loop import train
+
+    config = TrainingConfig.model_validate(ctx.config["training"])
+    seed = int(ctx.config["seed"])
+    upstream = ctx.upstream_model("encoder")
+    tokenizer = AutoTokenizer.from_pretrained(upstream)
+    lines = read_corpus(ctx.config.get("corpus"), ctx.config["data"])[: config.max_train_examples]
+    encoded = tokenizer(lines, truncation=True, max_length=config.max_length)["input_ids"]
+    rng = random.Random(seed)
+    features = []
+    for ids in encoded:
+        masked, labels = mask_tokens(ids, tokenizer, ctx.config["mask_probability"], rng)
+        features.append({"input_ids": masked, "labels": labels})
+
+    class MaskedLM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lm = AutoModelForMaskedLM.from_pretrained(upstream)
+
+        def forward(self, _task: str, batch: dict):
+            out = self.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+            return out.logits, out.loss
+
+    set_seed(seed)
+    model, result = train(
+        MaskedLM(), {"mlm": features}, config.model_copy(update={"select_best": False}), seed,
+        pad_token_id=tokenizer.pad_token_id,
+        checkpointer=Checkpointer(ctx.store, ctx.phase.prefix, ctx.staging),
+        progress=ctx.progress, deepspeed=ctx.config.get("deepspeed"),
+    )  # fmt: skip
+    model.lm.save_pretrained(ctx.out / "model")
+    tokenizer.save_pretrained(ctx.out / "model")
+    return {"steps": result.steps, "final_loss": result.final_loss, "train_tokens": result.train_tokens}

@@ -1,0 +1,1 @@
+"""Phase -> Kubernetes objects (built with the kubernetes client's models), then YAML."""

@@ -1,0 +1,6 @@
+"""The task registry (one entry per task) and the formats tasks share."""
+
+from xstilts.tasks.base import FORMAT_HPARAMS, Format, Role, Source, TaskDef
+from xstilts.tasks.registry import REGISTRY, all_tasks, get_task
+
+__all__ = ["FORMAT_HPARAMS", "REGISTRY", "Format", "Role", "Source", "TaskDef", "all_tasks", "get_task"]

@@ -1,0 +1,1 @@
+"""One Accelerate training loop for every training phase (MLM, intermediate, target)."""

@@ -1,0 +1,227 @@
+"""The training loop shared by every training phase.
+
+Accelerate drives devices, mixed precision, DDP and DeepSpeed. The loop adds what phases need:
+length-grouped dynamic-padded micro-batches from a deterministic (multi-task) schedule, AdamW with
+linear warm-up, clipping and accumulation, dev evaluation and checkpoints every `checkpoint_every`
+optimizer steps, model selection on the dev score, resume from the latest complete checkpoint, and a
+checkpoint on SIGTERM followed by the retryable exit code.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from xstilts.data.batching import collate
+from xstilts.data.features import Feature, real_tokens
+from xstilts.errors import EXIT_PREEMPTED
+from xstilts.spec.training import TrainingConfig
+from xstilts.train.checkpoint import Checkpointer
+from xstilts.train.progress import ProgressLog
+from xstilts.train.schedule import build_schedule
+
+DevEvaluator = Callable[[torch.nn.Module], dict[str, Any]]  # returns {"score": float, ...}
+
+
+class Preempted(SystemExit):
+    """Raised after the SIGTERM checkpoint is committed; exits with the retryable code."""
+
+    def __init__(self) -> None:
+        super().__init__(EXIT_PREEMPTED)
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    best_step: int | None
+    best_dev: dict[str, Any] | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_tokens: int = 0
+    train_seconds: float = 0.0
+    final_loss: float | None = None
+    resumed_from: int | None = None
+
+
+class _SigtermFlag:
+    def __init__(self) -> None:
+        self.raised = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _SigtermFlag:
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, _signum: int, _frame: Any) -> None:
+        self.raised = True
+
+    def __exit__(self, *_: Any) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def _mixed_precision(setting: str) -> str:
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def make_accelerator(config: TrainingConfig, accumulation: int, deepspeed: dict[str, Any] | None, multi_task: bool):
+    from accelerate import Accelerator
+    from accelerate.utils import DeepSpeedPlugin, DistributedDataParallelKwargs
+
+    kwargs: dict[str, Any] = {
+        "mixed_precision": _mixed_precision(config.mixed_precision),
+        "gradient_accumulation_steps": accumulation,
+    }
+    if deepspeed and deepspeed.get("enabled"):
+        kwargs["deepspeed_plugin"] = DeepSpeedPlugin(
+            zero_stage=deepspeed.get("stage", 2),
+            gradient_accumulation_steps=accumulation,
+            gradient_clipping=config.max_grad_norm,
+            offload_optimizer_device="cpu" if deepspeed.get("offload_optimizer") else "none",
+        )
+    elif multi_task:
+        # Each micro-batch trains one task's head; the others get no gradient on that rank.
+        kwargs["kwargs_handlers"] = [DistributedDataParallelKwargs(find_unused_parameters=True)]
+    return Accelerator(**kwargs)
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train(
+    model: torch.nn.Module,
+    features: dict[str, list[Feature]],
+    config: TrainingConfig,
+    seed: int,
+    *,
+    pad_token_id: int,
+    checkpointer: Checkpointer,
+    progress: ProgressLog,
+    evaluate_dev: DevEvaluator | None = None,
+    deepspeed: dict[str, Any] | None = None,
+) -> tuple[torch.nn.Module, TrainResult]:
+    """Train `model` (a MultiTaskModel) on `features` (task -> training features); return the selected model."""
+    from accelerate import PartialState
+    from transformers import get_linear_schedule_with_warmup
+
+    state = PartialState()
+    world, rank = state.num_processes, state.process_index
+    micro = config.per_device_batch_size or min(config.batch_size, 32)
+    accumulation = max(1, config.batch_size // (micro * world))
+    accelerator = make_accelerator(config, accumulation, deepspeed, multi_task=len(features) > 1)
+    if accelerator.state.deepspeed_plugin is not None:
+        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = micro
+
+    lengths = {t: [len(f["input_ids"]) if not isinstance(f["input_ids"][0], list) else max(map(len, f["input_ids"]))
+                   for f in fs] for t, fs in features.items()}  # fmt: skip
+    schedule = build_schedule(lengths, micro, config.epochs, seed, config.sampling, config.temperature)
+    per_step = accumulation * world
+    total_steps = max(1, math.ceil(len(schedule) / per_step))
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+
+    if config.gradient_checkpointing and hasattr(model, "encoder"):
+        model.encoder.gradient_checkpointing_enable()
+    fused = torch.cuda.is_available() and deepspeed is None
+    optimizer = torch.optim.AdamW(
+        _param_groups(model, config.weight_decay), lr=config.learning_rate, eps=config.adam_epsilon,
+        **({"fused": True} if fused else {}),
+    )  # fmt: skip
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    if config.compile:
+        model = torch.compile(model)
+
+    result = TrainResult(steps=0, best_step=None, best_dev=None)
+    step = 0
+    resumed = checkpointer.latest()
+    if resumed is not None:
+        step, local, saved = resumed
+        accelerator.load_state(str(local))
+        result.best_step, result.best_dev = saved.get("best_step"), saved.get("best_dev")
+        result.history = saved.get("history", [])
+        result.resumed_from = step
+        progress.event("resume", step=step, total=total_steps)
+
+    def checkpoint(evaluate: bool) -> None:
+        entry: dict[str, Any] = {"step": step}
+        if evaluate and evaluate_dev is not None:
+            dev = evaluate_dev(accelerator.unwrap_model(model))
+            entry["dev"] = dev
+            if result.best_dev is None or dev["score"] > result.best_dev["score"]:
+                result.best_step, result.best_dev = step, dev
+            progress.event("dev", step=step, **{k: v for k, v in dev.items() if isinstance(v, int | float)})
+        result.history.append(entry)
+        accelerator.save_state(str(checkpointer.local_dir(step)))
+        if accelerator.is_main_process:
+            checkpointer.commit(step, {"step": step, "total_steps": total_steps, "best_step": result.best_step,
+                                       "best_dev": result.best_dev, "history": result.history})  # fmt: skip
+            keep = {step} | ({result.best_step} if result.best_step is not None else set())
+            checkpointer.prune(keep)
+        accelerator.wait_for_everyone()
+        progress.event("checkpoint", step=step, evaluated=evaluate)
+
+    device = accelerator.device
+    loss_sum = torch.zeros((), device=device)
+    loss_count = 0
+    tokens = 0
+    started = time.monotonic()
+    model.train()
+    with _SigtermFlag() as sigterm:
+        while step < total_steps:
+            for k in range(accumulation):
+                mb = schedule[(step * per_step + k * world + rank) % len(schedule)]
+                batch_features = [features[mb.task][i] for i in mb.indices]
+                tokens += sum(real_tokens(f) for f in batch_features)
+                batch = {key: v.to(device, non_blocking=True) for key, v in collate(batch_features, pad_token_id).items()}
+                with accelerator.accumulate(model):
+                    _, loss = model(mb.task, batch)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                loss_sum += loss.detach()
+                loss_count += 1
+            scheduler.step()
+            step += 1
+            if progress.due(force=step == total_steps):
+                elapsed = time.monotonic() - started
+                mean_loss = (loss_sum / max(loss_count, 1)).item()
+                result.final_loss = mean_loss
+                rate = step / elapsed if elapsed > 0 else 0.0
+                progress.step(step, total_steps, loss=round(mean_loss, 5), lr=scheduler.get_last_lr()[0],
+                              tokens_per_s=round(tokens * world / max(elapsed, 1e-9)),
+                              eta_s=round((total_steps - step) / rate, 1) if rate else None)  # fmt: skip
+                loss_sum.zero_()
+                loss_count = 0
+            if step % config.checkpoint_every == 0 or step == total_steps:
+                checkpoint(evaluate=config.select_best)
+            elif sigterm.raised:
+                checkpoint(evaluate=False)
+            if sigterm.raised and step < total_steps:
+                progress.event("preempted", step=step)
+                raise Preempted()
+
+    result.steps = step
+    result.train_tokens = tokens * world
+    result.train_seconds = time.monotonic() - started
+    if config.select_best and result.best_step is not None and result.best_step != step:
+        accelerator.load_state(str(checkpointer.fetch(result.best_step)))
+        progress.event("selected", step=result.best_step, score=result.best_dev["score"] if result.best_dev else None)
+    return accelerator.unwrap_model(model), result
