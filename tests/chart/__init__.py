@@ -1,0 +1,1 @@
+"""Helm chart, kustomize base and container image checks (offline)."""
