@@ -3,6 +3,7 @@ directory, write lineage and metrics, and commit the outputs (the `_COMPLETE` ma
 
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
 import shutil
@@ -68,9 +69,31 @@ def _dispatch(ctx: PhaseContext) -> dict[str, Any]:
     return runners[ctx.phase.kind](ctx)
 
 
+def _hold_lock(address: str):
+    """An exclusive lock held while the phase runs, so a restarted local controller adopts the process
+    instead of starting the phase twice. Raises if another process runs this phase."""
+    directory = Path(os.environ.get("XSTILTS_LOCK_DIR") or staging_root() / "locks")
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = open(directory / f"{address}.lock", "a")  # noqa: SIM115 - held for the process lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise PhaseFailedError(f"phase {address} is already running in another process") from None
+    return handle
+
+
 def run_phase(address: str, store: Store | str) -> str:
     """Run one phase and commit it. Returns 'done' or 'skipped' (already complete)."""
     store = open_store(store) if isinstance(store, str) else store
+    lock = _hold_lock(address)
+    try:
+        return _run_locked(address, store)
+    finally:
+        lock.close()
+
+
+def _run_locked(address: str, store: Store) -> str:
     phase = read_phase(store, address)
     progress = ProgressLog(phase.name)
     if is_complete(store, phase.prefix):
