@@ -215,13 +215,23 @@ class LocalBackend(Backend):
             return None
         return iter(path.read_text(encoding="utf-8", errors="replace").splitlines())
 
-    def cancel(self, sweep: str) -> int:
+    def cancel(self, sweep: str, addresses: set[str] | None = None) -> int:
+        """Stop this controller's processes and, for `addresses`, phases adopted from an earlier one."""
         count = 0
         for run in self.runs.values():
             if run.state is JobState.RUNNING:
                 self._kill(run)
                 self._finish(run, JobState.FAILED, "Cancelled", "cancelled by the user")
                 count += 1
+        for address in addresses or set():
+            path = lock_path(self.work_dir, address)
+            if address in self.runs or not is_locked(path):
+                continue
+            try:
+                os.killpg(int(path.read_text().strip()), signal.SIGTERM)
+                count += 1
+            except (ValueError, ProcessLookupError, PermissionError):
+                continue
         return count
 
     def close(self) -> None:

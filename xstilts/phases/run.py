@@ -80,6 +80,9 @@ def _hold_lock(address: str):
     except OSError:
         handle.close()
         raise PhaseFailedError(f"phase {address} is already running in another process") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
     return handle
 
 

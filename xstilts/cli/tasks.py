@@ -1,0 +1,43 @@
+"""`xstilts tasks list`: the task registry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from xstilts.cli.output import OutputFormat, out, print_json
+from xstilts.tasks import all_tasks
+
+app = typer.Typer(help="The task registry.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_cmd(
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.table,
+    role: Annotated[str | None, typer.Option(help="intermediate or target")] = None,
+) -> None:
+    """Name, role, format, metric, languages and dataset of every task."""
+    tasks = [t for t in all_tasks() if role is None or t.role.value in (role, "both")]
+    rows = [
+        {
+            "name": t.name, "role": t.role.value, "format": t.format.value, "metric": t.metric,
+            "languages": list(t.languages),
+            "dataset": (t.evaluate or t.train).dataset if (t.evaluate or t.train) else None,  # type: ignore[union-attr]
+            "config": (t.evaluate or t.train).config if (t.evaluate or t.train) else None,  # type: ignore[union-attr]
+            "labels": list(t.labels), "domain": t.domain, "difficulty": t.difficulty, "source": t.source,
+            "description": t.description,
+        }
+        for t in tasks
+    ]  # fmt: skip
+    if output is OutputFormat.json:
+        print_json(rows)
+        return
+    table = Table(show_edge=False)
+    for col in ("name", "role", "format", "metric", "languages", "dataset"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        langs = " ".join(r["languages"]) if len(r["languages"]) <= 8 else f"{len(r['languages'])} languages"
+        table.add_row(r["name"], r["role"], r["format"], r["metric"], langs, f"{r['dataset']} {r['config'] or ''}")
+    out.print(table)
