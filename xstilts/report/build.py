@@ -1,0 +1,156 @@
+"""`xstilts report`: collect a sweep's results from the store; write report.md, CSV tables and PNG figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xstilts.errors import XstiltsError
+from xstilts.plan.expand import Plan
+from xstilts.report import plots
+from xstilts.report.collect import MissingCell, Results, collect_results
+from xstilts.report.tables import Table, Tables, build_tables, rows_to_csv, to_markdown, write_csv
+from xstilts.store.base import Store
+
+REPORT_FILE = "report.md"
+RESULTS_FILE = "results.csv"  # long format: one row per (encoder, setting, target, seed, language)
+MAX_MISSING_LISTED = 200
+
+
+@dataclass
+class ReportFiles:
+    """The files a report wrote, by role. `csv` is keyed by table name (the file stem)."""
+
+    out_dir: Path
+    markdown: Path
+    csv: dict[str, Path] = field(default_factory=dict)
+    images: dict[str, Path] = field(default_factory=dict)
+    results: Results | None = None
+
+    def all(self) -> list[Path]:
+        return [self.markdown, *self.csv.values(), *self.images.values()]
+
+
+def build_report(plan: Plan, store: Store, out_dir: Path) -> ReportFiles:
+    """Write the report of `plan`'s results in `store` to `out_dir` (created if needed) and return its files.
+
+    Raises XstiltsError when no grid cell is complete yet. Cells still missing are listed in report.md.
+    """
+    results = collect_results(plan, store)
+    if not results.runs:
+        raise XstiltsError(_nothing_complete_message(results))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = build_tables(results)
+    files = ReportFiles(out_dir=out_dir, markdown=out_dir / REPORT_FILE, results=results)
+    for table in tables.all():
+        files.csv[table.name] = write_csv(table, out_dir / f"{plots.safe_name(table.name)}.csv")
+    files.csv["results"] = out_dir / RESULTS_FILE
+    files.csv["results"].write_text(rows_to_csv(results.rows), encoding="utf-8")
+    _draw(tables, out_dir, files)
+    files.markdown.write_text(render_markdown(results, tables, files), encoding="utf-8")
+    return files
+
+
+def _nothing_complete_message(results: Results) -> str:
+    reason = "no grid cell of the sweep has a complete evaluate phase yet"
+    unreadable = [m for m in results.missing if m.reason != "pending"]
+    if unreadable:
+        reason = f"{len(unreadable)} complete evaluate phase(s): bad metrics ({unreadable[0].reason})"
+    return (
+        f"nothing to report for sweep '{results.sweep}' in {results.store}: {reason} "
+        f"(0 of {results.cells} cells); run `xstilts sweep status` to see progress, "
+        "or pass the --store the sweep ran with"
+    )
+
+
+def _draw(tables: Tables, out_dir: Path, files: ReportFiles) -> None:
+    heatmap = plots.heatmap(tables.summary_delta, out_dir / plots.HEATMAP_FILE)
+    if heatmap is not None:
+        files.images["heatmap"] = heatmap
+    for target, table in tables.targets.items():
+        image = plots.languages_plot(table, out_dir / plots.languages_plot_file(target))
+        if image is not None:
+            files.images[target] = image
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _section(title: str, table: Table, level: int = 3) -> list[str]:
+    lines = [f"{'#' * level} {title}", "", to_markdown(table).rstrip("\n"), ""]
+    lines += [f"_{note}_" for note in table.notes]
+    return lines + ([""] if table.notes else [])
+
+
+def _image(files: ReportFiles, key: str, alt: str) -> list[str]:
+    path = files.images.get(key)
+    return [f"![{alt}]({path.name})", ""] if path else []
+
+
+def _status_lines(results: Results) -> list[str]:
+    done = results.cells - len(results.missing)
+    lines = ["## Status", "", f"{done} of {results.cells} cells done (encoder x setting x target x seed)."]
+    if not results.missing:
+        return lines + [""]
+    header = "| encoder | setting | target | seed | evaluate phase | state | next to run |"
+    lines += ["", "Missing cells:", "", header, "|:---|:---|:---|---:|:---|:---|:---|"]
+    for cell in results.missing[:MAX_MISSING_LISTED]:
+        lines.append(_missing_row(cell))
+    if len(results.missing) > MAX_MISSING_LISTED:
+        lines.append(f"\n... and {len(results.missing) - MAX_MISSING_LISTED} more.")
+    return lines + [""]
+
+
+def _missing_row(cell: MissingCell) -> str:
+    waiting = ", ".join(f"`{name}`" for name in cell.waiting_on) or "—"
+    reason = cell.reason.replace("|", "\\|").replace("\n", " ")
+    return (f"| {cell.encoder} | {cell.setting} | {cell.target} | {cell.seed} | `{cell.phase}` | {reason} "
+            f"| {waiting} |")  # fmt: skip
+
+
+def _correlation_lines(tables: Tables) -> list[str]:
+    if not tables.correlations:
+        return []
+    parts = ", ".join(f"{setting} {rho:+.2f}" for setting, rho in tables.correlations.items())
+    return [f"Spearman's rho between syntactic distance from English and Δ: {parts}.", ""]
+
+
+def render_markdown(results: Results, tables: Tables, files: ReportFiles) -> str:
+    """report.md: title, status (missing cells), summary and best-per-target, per-target tables and
+    figures, the per-language breakdown and the cost. Deterministic: no timestamps."""
+    lines = [f"# X-STILTs report: {results.sweep}", ""]
+    if results.description:
+        lines += [results.description.strip(), ""]
+    lines += [
+        f"Store: `{results.store}`. Encoders: {', '.join(results.encoders)}. "
+        f"Settings: {', '.join(results.settings)}. Targets: {', '.join(results.targets)}.",
+        "",
+    ]
+    lines += _status_lines(results)
+    lines += ["## Summary", ""]
+    lines += _section("Average score per target", tables.summary)
+    if tables.summary_delta.rows:
+        lines += _section("Δ vs baseline per target", tables.summary_delta)
+        lines += _image(files, "heatmap", "setting x target deltas vs baseline")
+    if tables.best.rows:
+        lines += _section("Best intermediate setting per target", tables.best)
+    lines += ["## Per target", ""]
+    for target, table in tables.targets.items():
+        lines += _section(table.title, table)
+        delta = tables.target_deltas[target]
+        if delta.rows:
+            lines += _section(delta.title, delta, level=4)
+        lines += _image(files, target, f"{target} per language")
+    if tables.languages.rows:
+        lines += ["## Per language", ""]
+        lines += _section(tables.languages.title, tables.languages)
+        lines += _correlation_lines(tables)
+    total = (f"Total: {results.gpu_hours:.2f} GPU-hours, {results.cpu_hours:.2f} CPU pod-hours "
+             f"over {len(results.costs)} complete phases.")  # fmt: skip
+    lines += ["## Cost", "", total, ""]
+    lines += _section(tables.cost.title, tables.cost)
+    lines += ["## Files", ""]
+    lines += [f"- [{path.name}]({path.name})" for path in files.csv.values()]
+    lines += [f"- [{path.name}]({path.name})" for path in files.images.values()]
+    return "\n".join(lines).rstrip("\n") + "\n"
