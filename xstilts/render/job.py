@@ -1,14 +1,21 @@
 """Phase -> `V1Job` (and a headless `V1Service` for multi-node phases), built from the kubernetes
-client's models. The local backend runs the very same Job's container command, args and env."""
+client's models. The local backend runs the very same Job's container command, args and env.
+
+Rendered objects share their invariant parts (volumes, security contexts, the failure policy, ...)
+with the other phases rendered under the same settings: that keeps rendering a 10,000-phase sweep
+fast. Treat them as read-only; `model_copy(deep=True)` one before changing it in place.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client as k8s
 
 from xstilts.errors import EXIT_CONFIG
 from xstilts.plan.phase import Phase
+from xstilts.render import deepspeed
 from xstilts.render.names import job_name, label_value, service_name
 from xstilts.render.settings import ClusterSettings, ResourcePreset
 
@@ -19,6 +26,29 @@ CACHE = "/var/cache/xstilts/cache"
 ACCELERATE_CONFIG_DIR = "/etc/xstilts/accelerate"
 RENDEZVOUS_PORT = 29500
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+# Only these kinds run a distributed training loop; encoder and evaluate phases are one process even
+# when their pod has several GPUs (a second process would redo and re-commit the same work).
+TRAINING_KINDS = frozenset({"mlm", "intermediate", "target"})
+# Lets a phase save a checkpoint after SIGTERM (preemption, drain, cancel) before it is killed.
+GRACE_SECONDS = 120
+
+
+def resources_for(phase: Phase, settings: ClusterSettings) -> ResourcePreset:
+    """The phase's pod resources: built-in defaults <- the cluster's preset for the kind (chart
+    `presets`, sweep `kubernetes.presets`) <- the fields the sweep's `resources:` block set.
+
+    A phase from `expand()` remembers which fields the sweep set (pydantic's `model_fields_set`); a
+    phase read back from a stored spec carries every field and so keeps its recorded resources.
+    """
+    base = settings.presets.get(phase.kind)
+    explicit = phase.resources.model_fields_set
+    if base is None or explicit >= set(ResourcePreset.model_fields):
+        return phase.resources
+    if not explicit:
+        return base
+    return base.model_copy(update={name: getattr(phase.resources, name) for name in explicit})
 
 
 def labels_for(phase: Phase, sweep: str) -> dict[str, str]:
@@ -29,7 +59,7 @@ def labels_for(phase: Phase, sweep: str) -> dict[str, str]:
         "xstilts.io/sweep": label_value(sweep),
         "xstilts.io/phase": phase.kind,
         "xstilts.io/task": label_value(phase.label),
-        "xstilts.io/address": phase.address,
+        "xstilts.io/address": label_value(phase.address),
     }
 
 
@@ -37,24 +67,119 @@ def phase_args(phase: Phase, store_uri: str) -> list[str]:
     return ["phase", "run", phase.address, "--store", store_uri]
 
 
-def command_and_args(phase: Phase, preset: ResourcePreset, store_uri: str, name: str) -> tuple[list[str], list[str]]:
-    """`xstilts phase run ...`, or `accelerate launch` across the pod's GPUs (and nodes) when there are several."""
-    processes = max(preset.gpu, 1) * preset.nodes
+def processes_per_node(phase: Phase, preset: ResourcePreset) -> int:
+    return max(preset.gpu, 1) if phase.kind in TRAINING_KINDS else 1
+
+
+def _mixed_precision(phase: Phase) -> str:
+    # The training loop passes its own choice to `Accelerator(mixed_precision=...)`, which takes
+    # precedence over the launcher's; "auto" is decided there at run time (bf16 where the GPU has it),
+    # so the launcher gets "no" rather than a guess that would fail on GPUs without bf16.
+    value = str((phase.config.get("training") or {}).get("mixed_precision", "auto"))
+    return value if value in ("no", "fp16", "bf16") else "no"
+
+
+def _flags(**options: object) -> list[str]:
+    return [part for key, value in options.items() for part in (f"--{key}", str(value))]
+
+
+def command_and_args(phase: Phase, preset: ResourcePreset, store_uri: str) -> tuple[list[str], list[str]]:
+    """`xstilts phase run ...`, or `accelerate launch` over every process of the phase.
+
+    accelerate's `--num_processes` is the world size (all nodes); it runs torchrun with
+    `num_processes // num_machines` workers per pod. `--multi_gpu` (or `--use_deepspeed`) must be
+    explicit: without it accelerate falls back to one process when a pod sees a single GPU. On a
+    multi-node phase every pod runs the same command and Kubernetes substitutes `$(NODE_RANK)` from
+    the container's env (the Indexed Job's completion index); rank 0 is `<job>-0.<service>`.
+    """
+    nodes = preset.nodes
+    processes = processes_per_node(phase, preset) * nodes
     if processes <= 1:
         return ["xstilts"], phase_args(phase, store_uri)
-    launch = ["accelerate", "launch", "--num_processes", str(processes), "--num_machines", str(preset.nodes)]
-    if preset.nodes > 1:
-        launch += [
-            "--machine_rank", "$(NODE_RANK)",
-            "--main_process_ip", f"{name}-0.{service_name(phase.kind, phase.address)}",
-            "--main_process_port", str(RENDEZVOUS_PORT),
-        ]  # fmt: skip
-    else:
-        launch += ["--multi_gpu"]
-    return launch[:1], launch[1:] + ["-m", "xstilts"] + phase_args(phase, store_uri)
+    ds = phase.config.get("deepspeed") or {}
+    launch = ["launch"]
+    launch += deepspeed.launch_flags(ds, nodes) if ds.get("enabled") else ["--multi_gpu"]
+    launch += _flags(
+        num_processes=processes,
+        num_machines=nodes,
+        mixed_precision=_mixed_precision(phase),
+        dynamo_backend="no",
+    )
+    if nodes > 1:
+        rank0 = f"{job_name(phase.kind, phase.address)}-0.{service_name(phase.kind, phase.address)}"
+        launch += _flags(
+            machine_rank="$(NODE_RANK)", main_process_ip=rank0, main_process_port=RENDEZVOUS_PORT
+        )
+        launch += ["--same_network", *_flags(rdzv_backend="static")]
+    return ["accelerate"], launch + ["-m", "xstilts", *phase_args(phase, store_uri)]
 
 
-def _env(phase: Phase, settings: ClusterSettings, preset: ResourcePreset) -> list[k8s.V1EnvVar]:
+@dataclass(frozen=True)
+class _Shared:
+    """The parts of a phase's Job that depend only on the settings and the resource preset."""
+
+    base_env: tuple[k8s.V1EnvVar, ...]
+    env_from: list[k8s.V1EnvFromSource] | None
+    resources: k8s.V1ResourceRequirements
+    volumes: list[k8s.V1Volume]
+    mounts: list[k8s.V1VolumeMount]
+    pod_security: k8s.V1PodSecurityContext
+    container_security: k8s.V1SecurityContext
+    tolerations: list[k8s.V1Toleration] | None
+    pull_secrets: list[k8s.V1LocalObjectReference] | None
+    failure_policy: k8s.V1PodFailurePolicy
+    ports: list[k8s.V1ContainerPort] | None
+    node_rank: k8s.V1EnvVar | None
+    cpu_processes: k8s.V1EnvVar | None
+
+
+_SHARED: dict[tuple[str, str], _Shared] = {}
+
+
+def _shared(settings: ClusterSettings, preset: ResourcePreset) -> _Shared:
+    key = (settings.model_dump_json(), preset.model_dump_json())
+    found = _SHARED.get(key)
+    if found is None:
+        if len(_SHARED) > 256:
+            _SHARED.clear()
+        found = _SHARED[key] = _build_shared(settings, preset)
+    return found
+
+
+def _build_shared(settings: ClusterSettings, preset: ResourcePreset) -> _Shared:
+    multi_node = preset.nodes > 1
+    volumes, mounts = _volumes(settings, preset)
+    pod_security, container_security = _security()
+    secret = settings.s3.secret_name
+    node_rank = None
+    if multi_node:
+        path = f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"
+        node_rank = k8s.V1EnvVar(
+            name="NODE_RANK",
+            value_from=k8s.V1EnvVarSource(field_ref=k8s.V1ObjectFieldSelector(field_path=path)),
+        )
+    return _Shared(
+        base_env=tuple(_env(settings)),
+        # Credentials only by reference: a manifest never holds a secret value.
+        env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=secret))] if secret else None,
+        resources=_resources(preset),
+        volumes=volumes,
+        mounts=mounts,
+        pod_security=pod_security,
+        container_security=container_security,
+        tolerations=[k8s.V1Toleration.model_validate(t) for t in settings.tolerations] or None,
+        pull_secrets=[k8s.V1LocalObjectReference(name=n) for n in settings.image_pull_secrets] or None,
+        failure_policy=_failure_policy(),
+        ports=[k8s.V1ContainerPort(container_port=RENDEZVOUS_PORT, name="rendezvous")]
+        if multi_node
+        else None,
+        node_rank=node_rank,
+        # Several processes without GPUs (a CPU-only multi-node test): accelerate needs gloo.
+        cpu_processes=k8s.V1EnvVar(name="ACCELERATE_USE_CPU", value="1") if preset.gpu == 0 else None,
+    )
+
+
+def _env(settings: ClusterSettings) -> list[k8s.V1EnvVar]:
     env = [
         k8s.V1EnvVar(name="XSTILTS_STAGING", value=STAGING),
         k8s.V1EnvVar(name="XSTILTS_CACHE", value=CACHE),
@@ -62,26 +187,29 @@ def _env(phase: Phase, settings: ClusterSettings, preset: ResourcePreset) -> lis
         k8s.V1EnvVar(name="TMPDIR", value="/tmp"),
         k8s.V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
         k8s.V1EnvVar(name="XSTILTS_IMAGE", value=settings.image),
-        k8s.V1EnvVar(name="XSTILTS_PHASE", value=phase.name),
     ]
     if settings.s3.endpoint_url:
         env.append(k8s.V1EnvVar(name="AWS_ENDPOINT_URL", value=settings.s3.endpoint_url))
     if settings.s3.region:
         env.append(k8s.V1EnvVar(name="AWS_DEFAULT_REGION", value=settings.s3.region))
-    if preset.nodes > 1:
-        source = k8s.V1EnvVarSource(
-            field_ref=k8s.V1ObjectFieldSelector(field_path=f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']")
-        )
-        env.append(k8s.V1EnvVar(name="NODE_RANK", value_from=source))
     return env
 
 
-def _volumes(settings: ClusterSettings, preset: ResourcePreset) -> tuple[list[k8s.V1Volume], list[k8s.V1VolumeMount]]:
+def _volumes(
+    settings: ClusterSettings, preset: ResourcePreset
+) -> tuple[list[k8s.V1Volume], list[k8s.V1VolumeMount]]:
+    """The root filesystem is read-only: everything a phase writes goes to these emptyDirs (or the
+    optional Hugging Face cache PVC)."""
     volumes = [
         k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
-        k8s.V1Volume(name="staging", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit=preset.ephemeral_storage)),
+        k8s.V1Volume(
+            name="staging", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit=preset.ephemeral_storage)
+        ),
         k8s.V1Volume(name="cache", empty_dir=k8s.V1EmptyDirVolumeSource()),
-        k8s.V1Volume(name="dshm", empty_dir=k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=preset.shm_size)),
+        # DataLoader workers and NCCL need more than the runtime's 64 MB /dev/shm.
+        k8s.V1Volume(
+            name="dshm", empty_dir=k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=preset.shm_size)
+        ),
     ]
     if settings.hf_cache_claim:
         claim = k8s.V1PersistentVolumeClaimVolumeSource(claim_name=settings.hf_cache_claim)
@@ -98,7 +226,9 @@ def _volumes(settings: ClusterSettings, preset: ResourcePreset) -> tuple[list[k8
     if settings.accelerate_config_map:
         cm = k8s.V1ConfigMapVolumeSource(name=settings.accelerate_config_map)
         volumes.append(k8s.V1Volume(name="accelerate-config", config_map=cm))
-        mounts.append(k8s.V1VolumeMount(name="accelerate-config", mount_path=ACCELERATE_CONFIG_DIR, read_only=True))
+        mounts.append(
+            k8s.V1VolumeMount(name="accelerate-config", mount_path=ACCELERATE_CONFIG_DIR, read_only=True)
+        )
     return volumes, mounts
 
 
@@ -108,6 +238,7 @@ def _resources(preset: ResourcePreset) -> k8s.V1ResourceRequirements:
     if preset.ephemeral_storage:
         requests["ephemeral-storage"] = preset.ephemeral_storage
     if preset.gpu:
+        # Extended resources go in limits; Kubernetes sets the request equal to it.
         limits["nvidia.com/gpu"] = str(preset.gpu)
     return k8s.V1ResourceRequirements(requests=requests, limits=limits)
 
@@ -115,96 +246,129 @@ def _resources(preset: ResourcePreset) -> k8s.V1ResourceRequirements:
 def _security() -> tuple[k8s.V1PodSecurityContext, k8s.V1SecurityContext]:
     """Pod Security Standard "restricted"; the root filesystem is read-only, emptyDirs are writable."""
     seccomp = k8s.V1SeccompProfile(type="RuntimeDefault")
-    pod = k8s.V1PodSecurityContext(run_as_non_root=True, run_as_user=1000, run_as_group=1000, fs_group=1000,
-                                   seccomp_profile=seccomp)  # fmt: skip
+    pod = k8s.V1PodSecurityContext(
+        run_as_non_root=True, run_as_user=1000, run_as_group=1000, fs_group=1000, seccomp_profile=seccomp
+    )
     container = k8s.V1SecurityContext(
-        allow_privilege_escalation=False, run_as_non_root=True, read_only_root_filesystem=True,
-        capabilities=k8s.V1Capabilities(drop=["ALL"]), seccomp_profile=seccomp,
-    )  # fmt: skip
+        allow_privilege_escalation=False,
+        run_as_non_root=True,
+        run_as_user=1000,
+        read_only_root_filesystem=True,
+        capabilities=k8s.V1Capabilities(drop=["ALL"]),
+        seccomp_profile=seccomp,
+    )
     return pod, container
+
+
+def _failure_policy() -> k8s.V1PodFailurePolicy:
+    return k8s.V1PodFailurePolicy(
+        rules=[
+            # Preemption and eviction do not burn retries.
+            k8s.V1PodFailurePolicyRule(
+                action="Ignore",
+                on_pod_conditions=[
+                    k8s.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")
+                ],
+            ),
+            # A configuration error will fail again: fail the Job at once.
+            k8s.V1PodFailurePolicyRule(
+                action="FailJob",
+                on_exit_codes=k8s.V1PodFailurePolicyOnExitCodesRequirement(
+                    container_name=CONTAINER, operator="In", values=[EXIT_CONFIG]
+                ),
+            ),
+        ]
+    )
 
 
 def render_phase(phase: Phase, sweep: str, store_uri: str, settings: ClusterSettings) -> list[Any]:
     """The Kubernetes objects of one phase: its Job, plus a headless Service when it spans nodes."""
-    preset = phase.resources
+    preset = resources_for(phase, settings)
+    shared = _shared(settings, preset)
+    multi_node = preset.nodes > 1
     name = job_name(phase.kind, phase.address)
+    subdomain = service_name(phase.kind, phase.address) if multi_node else None
     labels = labels_for(phase, sweep)
-    if settings.kueue.queue_name:
-        labels["kueue.x-k8s.io/queue-name"] = settings.kueue.queue_name
-    command, args = command_and_args(phase, preset, store_uri, name)
-    volumes, mounts = _volumes(settings, preset)
-    pod_security, container_security = _security()
-    secret = settings.s3.secret_name
+    command, args = command_and_args(phase, preset, store_uri)
+    env = [*shared.base_env, k8s.V1EnvVar(name="XSTILTS_PHASE", value=phase.name)]
+    if shared.node_rank is not None:
+        env.append(shared.node_rank)  # defined in the container, so Kubernetes expands $(NODE_RANK) in args
+    if command[0] == "accelerate" and shared.cpu_processes is not None and "--multi_gpu" in args:
+        env.append(shared.cpu_processes)
     container = k8s.V1Container(
         name=CONTAINER,
         image=settings.image,
         image_pull_policy=settings.image_pull_policy,
         command=command,
         args=args,
-        env=_env(phase, settings, preset),
-        env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=secret))] if secret else None,
-        resources=_resources(preset),
-        volume_mounts=mounts,
-        security_context=container_security,
+        env=env,
+        env_from=shared.env_from,
+        resources=shared.resources,
+        volume_mounts=shared.mounts,
+        security_context=shared.container_security,
         termination_message_policy="FallbackToLogsOnError",
-        ports=[k8s.V1ContainerPort(container_port=RENDEZVOUS_PORT, name="rendezvous")] if preset.nodes > 1 else None,
+        ports=shared.ports,
     )
     pod_spec = k8s.V1PodSpec(
         restart_policy="Never",
         containers=[container],
-        volumes=volumes,
-        security_context=pod_security,
+        volumes=shared.volumes,
+        security_context=shared.pod_security,
         service_account_name=settings.service_account_name,
+        # Phases never call the API server: no token in the pod.
+        automount_service_account_token=False,
+        enable_service_links=False,
         node_selector=settings.node_selector or None,
-        tolerations=[k8s.V1Toleration(**_snake(t)) for t in settings.tolerations] or None,
-        image_pull_secrets=[k8s.V1LocalObjectReference(name=n) for n in settings.image_pull_secrets] or None,
-        subdomain=service_name(phase.kind, phase.address) if preset.nodes > 1 else None,
-        termination_grace_period_seconds=120,
+        tolerations=shared.tolerations,
+        image_pull_secrets=shared.pull_secrets,
+        subdomain=subdomain,
+        termination_grace_period_seconds=GRACE_SECONDS,
     )
-    failure_policy = k8s.V1PodFailurePolicy(rules=[
-        # Preemption and eviction do not burn retries.
-        k8s.V1PodFailurePolicyRule(action="Ignore", on_pod_conditions=[
-            k8s.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")]),
-        # A configuration error will fail again: fail the Job at once.
-        k8s.V1PodFailurePolicyRule(action="FailJob", on_exit_codes=k8s.V1PodFailurePolicyOnExitCodesRequirement(
-            container_name=CONTAINER, operator="In", values=[EXIT_CONFIG])),
-    ])  # fmt: skip
+    job_labels = dict(labels)
+    if settings.kueue.queue_name:
+        # On the Job only: Kueue admits the Job (unsuspends it) as a whole.
+        job_labels[KUEUE_QUEUE_LABEL] = settings.kueue.queue_name
     spec = k8s.V1JobSpec(
-        template=k8s.V1PodTemplateSpec(metadata=k8s.V1ObjectMeta(labels=dict(labels)), spec=pod_spec),
+        template=k8s.V1PodTemplateSpec(metadata=k8s.V1ObjectMeta(labels=labels), spec=pod_spec),
         backoff_limit=settings.backoff_limit,
         active_deadline_seconds=settings.active_deadline_seconds,
+        # Safe to garbage-collect: `phase run` copies its log to <prefix>/logs/ in the store
+        # periodically and at exit (xstilts/phases/context.py), so `sweep logs` still has it after.
         ttl_seconds_after_finished=settings.ttl_seconds_after_finished,
-        pod_failure_policy=failure_policy,
+        pod_failure_policy=shared.failure_policy,
+        # Created suspended, Kueue unsuspends it on admission.
         suspend=True if settings.kueue.queue_name else None,
     )
-    if preset.nodes > 1:
+    if multi_node:
         spec.completion_mode = "Indexed"
         spec.completions = preset.nodes
         spec.parallelism = preset.nodes
+        # Do not start a replacement rank while the old pod is still terminating.
         spec.pod_replacement_policy = "Failed"
         spec.success_policy = k8s.V1SuccessPolicy(rules=[k8s.V1SuccessPolicyRule(succeeded_indexes="0")])
     job = k8s.V1Job(
         api_version="batch/v1",
         kind="Job",
-        metadata=k8s.V1ObjectMeta(name=name, namespace=settings.namespace, labels=labels,
-                                  annotations={"xstilts.io/phase-name": phase.name}),  # fmt: skip
+        metadata=k8s.V1ObjectMeta(
+            name=name,
+            namespace=settings.namespace,
+            labels=job_labels,
+            annotations={"xstilts.io/phase-name": phase.name},
+        ),
         spec=spec,
     )
-    objects: list[Any] = [job]
-    if preset.nodes > 1:
-        objects.append(k8s.V1Service(
-            api_version="v1", kind="Service",
-            metadata=k8s.V1ObjectMeta(name=service_name(phase.kind, phase.address), namespace=settings.namespace,
-                                      labels=labels),
-            spec=k8s.V1ServiceSpec(cluster_ip="None", selector={"job-name": name},
-                                   ports=[k8s.V1ServicePort(name="rendezvous", port=RENDEZVOUS_PORT)]),
-        ))  # fmt: skip
-    return objects
-
-
-def _snake(data: dict[str, Any]) -> dict[str, Any]:
-    """camelCase keys (as in values.yaml) -> the client's snake_case keyword arguments."""
-    out = {}
-    for key, value in data.items():
-        out["".join("_" + c.lower() if c.isupper() else c for c in key)] = value
-    return out
+    if not multi_node:
+        return [job]
+    service = k8s.V1Service(
+        api_version="v1",
+        kind="Service",
+        metadata=k8s.V1ObjectMeta(name=subdomain, namespace=settings.namespace, labels=labels),
+        spec=k8s.V1ServiceSpec(
+            cluster_ip="None",
+            selector={JOB_NAME_LABEL: name},
+            # Rank 0's DNS name must resolve before its pod is Ready (it has no readiness probe).
+            publish_not_ready_addresses=True,
+            ports=[k8s.V1ServicePort(name="rendezvous", port=RENDEZVOUS_PORT)],
+        ),
+    )
+    return [job, service]
