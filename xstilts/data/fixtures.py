@@ -17,7 +17,7 @@ from xstilts.data.lexicon import FIXTURE_LANGUAGES, Clause
 
 __all__ = ["FIXTURE_LANGUAGES", "fixture_file", "fixtures_root", "write_fixtures"]
 
-FIXTURES_VERSION = 1
+FIXTURES_VERSION = 2
 NLI = ("entailment", "neutral", "contradiction")
 UPOS = "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
 PANX = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
@@ -45,18 +45,17 @@ def fixtures_root(size: str = "tiny") -> Path:
 
 
 def _nli_pair(rng: random.Random, lang: str, clause: Clause, label: int) -> tuple[str, str]:
-    """entailment: the hypothesis drops details; contradiction: subject and object swap roles;
-    neutral: a new object the premise never mentions."""
+    """entailment: the hypothesis restates the premise without its details; contradiction: it negates
+    it; neutral: it hedges it (the premise cannot settle it)."""
     premise = lx.text(lx.realise(clause, lang))
+    core = Clause(clause.subject, clause.verb, clause.obj)
     if label == 0:
-        hyp = Clause(clause.subject, clause.verb, clause.obj)
+        hyp = lx.realise(core, lang)
     elif label == 2:
-        hyp = clause.swapped()
-        hyp = Clause(hyp.subject, hyp.verb, hyp.obj)
+        hyp = lx.realise(core, lang, negation=rng.choice(lx.NEGATIONS))
     else:
-        other = rng.choice([n for n in lx.NOUNS if n not in (clause.subject, clause.obj)])
-        hyp = Clause(clause.subject, clause.verb, other)
-    return premise, lx.text(lx.realise(hyp, lang))
+        hyp = lx.realise(core, lang, hedge=rng.choice(lx.HEDGES))
+    return premise, lx.text(hyp)
 
 
 def mnli(n: int, seed: int) -> Rows:
@@ -82,7 +81,8 @@ def xnli(n_per_lang: int, seed: int) -> Rows:
 
 
 def pawsx(n: int, seed: int, lang: str) -> Rows:
-    """Paraphrase (1): the place phrase moves, roles stay; not a paraphrase (0): subject and object swap."""
+    """Paraphrase (1): the place phrase moves, the meaning stays; not a paraphrase (0): the reordered
+    sentence is also negated."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
@@ -90,8 +90,8 @@ def pawsx(n: int, seed: int, lang: str) -> Rows:
         clause = Clause(clause.subject, clause.verb, clause.obj, clause.adjective, rng.choice(lx.PLACES))
         s1 = lx.text(lx.realise(clause, lang))
         label = i % 2
-        other = clause if label else Clause(clause.obj, clause.verb, clause.subject, clause.adjective, clause.place)
-        s2 = lx.text(lx.realise(other, lang, place_first=True))
+        negation = None if label else rng.choice(lx.NEGATIONS)
+        s2 = lx.text(lx.realise(clause, lang, place_first=True, negation=negation))
         rows.append({"sentence1": s1, "sentence2": s2, "label": str(label)})
     return rows
 

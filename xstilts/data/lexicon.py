@@ -25,6 +25,12 @@ VERBS = "chases sees likes follows helps finds watches feeds calls visits meets 
 ADJECTIVES = "big small old young happy quiet brave lazy clever angry".split()
 POSITIVE = "good great wonderful lovely excellent".split()
 NEGATIVE = "bad awful terrible boring poor".split()
+# Meaning-changing cue words: negation turns a statement into its contradiction, hedges make it
+# unverifiable. NLI teaches an encoder to notice them; paraphrase detection needs the same skill.
+NEGATIONS = "not never".split()
+HEDGES = "maybe perhaps".split()
+# Loanword-like concepts every Latin-script fixture language shares with English.
+ALWAYS_SHARED = {"not", "maybe"}
 FIRST_NAMES = "anna maria peter john paul lucas sofia elena david carlos ivan olga".split()
 SURNAMES = "smith miller garcia novak weber petrov".split()
 PLACES = "paris berlin madrid moscow london rome vienna prague lisbon oslo".split()
@@ -69,6 +75,7 @@ def content_word(concept: str, lang: str) -> str:
     if lang == "en":
         return concept
     shared = (_stable_int("share", concept, lang) % 1000) / 1000 < SHARED_WITH_ENGLISH[lang]
+    shared = shared or (concept in ALWAYS_SHARED and lang != "ru")
     word = concept if shared else _pseudo_word(concept, lang)
     return cyrillic(word) if lang == "ru" else word
 
@@ -106,17 +113,22 @@ def noun_phrase(noun: str, lang: str, adjective: str | None = None) -> list[tupl
     return out
 
 
-def realise(clause: Clause, lang: str, *, place_first: bool = False) -> list[tuple[str, str]]:
-    """A clause as (word, UPOS) pairs, ending with '.'."""
+def realise(
+    clause: Clause, lang: str, *, place_first: bool = False, negation: str | None = None, hedge: str | None = None
+) -> list[tuple[str, str]]:
+    """A clause as (word, UPOS) pairs, ending with '.' (optionally negated after the verb, or hedged)."""
     place = []
     if clause.place:
         place = [(function_word("in", lang), "ADP"), (name_word(clause.place, lang), "PROPN")]
     body = (
         noun_phrase(clause.subject, lang, clause.adjective)
         + [(content_word(clause.verb, lang), "VERB")]
+        + ([(content_word(negation, lang), "PART")] if negation else [])
         + noun_phrase(clause.obj, lang)
     )
     words = place + body if place_first else body + place
+    if hedge:
+        words = [(content_word(hedge, lang), "ADV")] + words
     return words + [(".", "PUNCT")]
 
 
@@ -141,7 +153,7 @@ def random_clause(rng: random.Random, *, adjective: bool = True, place: bool = T
 
 def all_words(lang: str) -> list[str]:
     """Every word form of a language (for tokenizer training)."""
-    concepts = NOUNS + VERBS + ADJECTIVES + POSITIVE + NEGATIVE
+    concepts = NOUNS + VERBS + ADJECTIVES + POSITIVE + NEGATIVE + NEGATIONS + HEDGES
     names = FIRST_NAMES + SURNAMES + PLACES + ORGS
     return (
         [content_word(c, lang) for c in concepts]
