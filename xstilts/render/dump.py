@@ -4,7 +4,7 @@ Both steps are on the path of rendering every phase of a sweep, so both are fast
 are pydantic models and dump themselves (the same dict as `ApiClient.sanitize_for_serialization`,
 which tests check), and `to_yaml` writes the block-style subset that manifests use directly,
 producing exactly what `yaml.safe_dump(..., sort_keys=False)` produces. Anything outside that subset
-(multi-line or long spaced strings, floats, nested lists) goes through PyYAML's C dumper instead;
+(multi-line or long strings, floats, nested lists) goes through PyYAML's own dumper instead;
 multi-line strings (a sweep file in a ConfigMap) are written as literal blocks there.
 """
 
@@ -44,8 +44,9 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return _api_client().sanitize_for_serialization(obj)
 
 
-class _Literal(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]
-    """PyYAML's safe dumper, writing multi-line strings as `|` literal blocks."""
+class _Literal(yaml.SafeDumper):
+    """PyYAML's safe dumper, writing multi-line strings as `|` literal blocks. The pure-Python one on
+    purpose: libyaml folds long quoted scalars differently, and this path is rare."""
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -90,7 +91,8 @@ def _scalar(value: Any, column: int) -> str:
     if kind is not str:
         raise _Unsupported
     text = _scalar_text(value)
-    if text is None or (" " in text and column + len(text) > WIDTH):
+    # PyYAML folds plain and quoted scalars past column WIDTH (quoted ones anywhere, not just at spaces).
+    if text is None or ((" " in text or text[0] in "'\"") and column + len(text) > WIDTH):
         raise _Unsupported
     return text
 
@@ -101,7 +103,10 @@ def _mapping(data: dict[str, Any], indent: int, first: str, out: list[str]) -> N
     for key, value in data.items():
         if type(key) is not str:
             raise _Unsupported
-        head = f"{prefix}{_scalar(key, indent)}:"
+        key_text = _scalar(key, indent)
+        if len(key_text) >= 128:  # PyYAML writes long keys as explicit `? key`
+            raise _Unsupported
+        head = f"{prefix}{key_text}:"
         prefix = pad
         kind = type(value)
         if kind is dict:
