@@ -465,7 +465,7 @@ def submit_controller(
         if api.create("configmaps", config_map) is None:
             api.replace("configmaps", config_map)
         name = job["metadata"]["name"]
-        for _ in range(10):
+        for attempt in range(10):
             if api.create("jobs", job) is not None:
                 return name
             existing = api.get("jobs", name)
@@ -473,7 +473,8 @@ def submit_controller(
                 return name
             if existing is not None:
                 api.delete("jobs", name)
-            time.sleep(0.5)  # the deleted Job's object goes away asynchronously
+            if attempt:
+                time.sleep(0.5)  # the deleted Job's object goes away asynchronously
         raise XstiltsError(
             f"could not replace the finished controller Job {name} in namespace {settings.namespace}"
         )
