@@ -21,7 +21,9 @@ class ConfigError(XstiltsError):
 
     exit_code = EXIT_CONFIG
 
-    def __init__(self, message: str, *, file: str | None = None, field: str | None = None, fix: str | None = None):
+    def __init__(
+        self, message: str, *, file: str | None = None, field: str | None = None, fix: str | None = None
+    ):
         self.file = file
         self.field = field
         self.fix = fix

@@ -56,5 +56,8 @@ class Backend(ABC):
     def cancel(self, sweep: str) -> int:
         """Stop and delete the sweep's running Jobs; returns how many were deleted."""
 
+    def forget(self, address: str) -> None:  # noqa: B027 - optional hook
+        """Drop a failed Job so that its phase can be submitted again."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (local processes keep running only if detached)."""

@@ -11,6 +11,7 @@ starting it twice.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -113,7 +114,11 @@ class LocalBackend(Backend):
     # ---- Backend ---------------------------------------------------------------------------------
     def submit(self, phase: Phase, objects: list[Any]) -> bool:
         existing = self.runs.get(phase.address)
-        if existing is not None and existing.state in (JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED):
+        if existing is not None and existing.state in (
+            JobState.PENDING,
+            JobState.RUNNING,
+            JobState.SUCCEEDED,
+        ):
             return False
         job = to_dict(objects[0])
         command, env = self._translate(job)
@@ -135,9 +140,13 @@ class LocalBackend(Backend):
         run.attempts += 1
         run.log_handle = open(run.log_path, "ab")  # noqa: SIM115 - closed when the process ends
         run.process = subprocess.Popen(
-            run.command, env=run.env, stdout=run.log_handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            run.command,
+            env=run.env,
+            stdout=run.log_handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
-        )  # fmt: skip
+        )
         run.started = run.started or time.time()
         run.state = JobState.RUNNING
 
@@ -163,12 +172,62 @@ class LocalBackend(Backend):
         if code in fail_codes:
             self._finish(run, JobState.FAILED, "PodFailurePolicy", f"exit code {code}: configuration error")
         elif run.attempts > spec.get("backoffLimit", 6):
-            self._finish(run, JobState.FAILED, "BackoffLimitExceeded", f"exit code {code} after {run.attempts} attempts")
+            self._finish(
+                run,
+                JobState.FAILED,
+                "BackoffLimitExceeded",
+                f"exit code {code} after {run.attempts} attempts",
+            )
         else:
             run.state = JobState.PENDING  # retried (from its last checkpoint) when a slot is free
 
-    def _finish(self, run: _Run, state: JobState, reason: str | None = None, message: str | None = None) -> None:
+    def _record_path(self, address: str) -> Path:
+        return self.work_dir / "jobs" / f"{address}.json"
+
+    def _save(self, run: _Run) -> None:
+        """Persist the Job's outcome, as a cluster keeps finished Job objects for `sweep status`."""
+        path = self._record_path(run.phase.address)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "state": run.state.value,
+            "reason": run.reason,
+            "message": run.message,
+            "started": run.started,
+            "finished": run.finished,
+            "attempts": run.attempts,
+        }
+        path.write_text(json.dumps(record))
+
+    def _records(self) -> dict[str, Observed]:
+        out = {}
+        directory = self.work_dir / "jobs"
+        if directory.is_dir():
+            for path in directory.glob("*.json"):
+                try:
+                    r = json.loads(path.read_text())
+                except (OSError, json.JSONDecodeError):
+                    continue
+                if r["state"] in (JobState.FAILED.value, JobState.SUCCEEDED.value):
+                    out[path.stem] = Observed(
+                        JobState(r["state"]),
+                        r["reason"],
+                        r["message"],
+                        r["started"],
+                        r["finished"],
+                        attempts=r["attempts"],
+                    )
+        return out
+
+    def forget(self, address: str) -> None:
+        """Drop a finished Job so that the phase can be submitted again (retry after a failure)."""
+        self.runs.pop(address, None)
+        self._record_path(address).unlink(missing_ok=True)
+
+    def _finish(
+        self, run: _Run, state: JobState, reason: str | None = None, message: str | None = None
+    ) -> None:
         run.state, run.reason, run.message, run.finished = state, reason, message, time.time()
+        self._save(run)
         if message:
             with open(run.log_path, "a", encoding="utf-8") as handle:
                 handle.write(f"xstilts local backend: {reason}: {message}\n")
@@ -189,16 +248,27 @@ class LocalBackend(Backend):
             self._update(run)
         self._start_pending()
         observed = {
-            address: Observed(run.state, run.reason, run.message, run.started, run.finished,
-                              pod=f"pid {run.process.pid}" if run.process else None, attempts=run.attempts)
+            address: Observed(
+                run.state,
+                run.reason,
+                run.message,
+                run.started,
+                run.finished,
+                pod=f"pid {run.process.pid}" if run.process else None,
+                attempts=run.attempts,
+            )
             for address, run in self.runs.items()
-        }  # fmt: skip
+        }
+        for address, record in self._records().items():
+            observed.setdefault(address, record)
         locks = self.work_dir / "locks"
         if locks.is_dir():
             for path in locks.glob("*.lock"):
                 address = path.stem
-                if address not in observed and is_locked(path):
-                    observed[address] = Observed(JobState.RUNNING, message="adopted: started by an earlier controller")
+                if (address not in observed or address not in self.runs) and is_locked(path):
+                    observed[address] = Observed(
+                        JobState.RUNNING, message="adopted: started by an earlier controller"
+                    )
         return observed
 
     def poll(self, timeout: float) -> None:

@@ -18,7 +18,14 @@ from xstilts.render.settings import ClusterSettings
 from xstilts.store import Store
 from xstilts.store.complete import is_complete
 
-DONE, RUNNING, PENDING, FAILED, BLOCKED, WAITING = "done", "running", "pending", "failed", "blocked", "waiting"
+DONE, RUNNING, PENDING, FAILED, BLOCKED, WAITING = (
+    "done",
+    "running",
+    "pending",
+    "failed",
+    "blocked",
+    "waiting",
+)
 TERMINAL = {DONE, FAILED, BLOCKED}
 
 
@@ -28,7 +35,8 @@ class PhaseStatus:
     name: str
     kind: str
     task: str
-    state: str  # done | running | pending (submitted, not started) | waiting (inputs not done) | failed | blocked
+    # done | running | pending (submitted, not started) | waiting (inputs not done) | failed | blocked
+    state: str
     reason: str | None = None
     started: float | None = None
     finished: float | None = None
@@ -57,7 +65,15 @@ def write_specs(plan: Plan, store: Store) -> int:
 
 
 class Reconciler:
-    def __init__(self, plan: Plan, store: Store, backend: Backend, store_uri: str, settings: ClusterSettings):
+    def __init__(
+        self,
+        plan: Plan,
+        store: Store,
+        backend: Backend,
+        store_uri: str,
+        settings: ClusterSettings,
+        retry_failed: bool = False,
+    ):
         self.plan = plan
         self.store = store
         self.backend = backend
@@ -65,6 +81,8 @@ class Reconciler:
         self.settings = settings
         self.sweep = plan.sweep.name
         self._done: set[str] = set()  # completion never reverts: check the store once per phase
+        self.retry_failed = retry_failed  # resubmit phases that failed before this controller started
+        self._retried: set[str] = set()
 
     def done(self, phase: Phase) -> bool:
         if phase.address not in self._done and is_complete(self.store, phase.prefix):
@@ -79,15 +97,35 @@ class Reconciler:
             status = PhaseStatus(phase.address, phase.name, phase.kind, phase.label, WAITING)
             obs = observed.get(phase.address)
             if obs is not None:
-                status.started, status.finished, status.pod, status.attempts = obs.started, obs.finished, obs.pod, obs.attempts
+                status.started, status.finished, status.pod, status.attempts = (
+                    obs.started,
+                    obs.finished,
+                    obs.pod,
+                    obs.attempts,
+                )
             inputs = [states[a] for a in phase.inputs.values()]
             if self.done(phase):
                 status.state = DONE
             elif any(s.state in (FAILED, BLOCKED) for s in inputs):
                 bad = next(s for s in inputs if s.state in (FAILED, BLOCKED))
                 status.state, status.reason = BLOCKED, f"upstream {bad.name} {bad.state}"
+            elif (
+                submit
+                and self.retry_failed
+                and obs is not None
+                and obs.state is JobState.FAILED
+                and phase.address not in self._retried
+                and all(s.state == DONE for s in inputs)
+            ):
+                self._retried.add(phase.address)
+                self.backend.forget(phase.address)
+                self.backend.submit(phase, render_phase(phase, self.sweep, self.store_uri, self.settings))
+                status.state, status.reason = PENDING, "retrying an earlier failure"
             elif obs is not None and obs.state is JobState.FAILED:
-                status.state, status.reason = FAILED, f"{obs.reason}: {obs.message}" if obs.message else obs.reason
+                status.state, status.reason = (
+                    FAILED,
+                    f"{obs.reason}: {obs.message}" if obs.message else obs.reason,
+                )
             elif obs is not None and obs.state is JobState.SUCCEEDED:
                 # The Job succeeded but left no marker: something is wrong with the store.
                 status.state, status.reason = FAILED, "job succeeded but the phase has no _COMPLETE marker"

@@ -16,8 +16,14 @@ from rich.text import Text
 from xstilts.backends.reconcile import BLOCKED, DONE, FAILED, RUNNING, PhaseStatus
 from xstilts.cli.output import err
 
-STATE_STYLE = {"done": "green", "running": "cyan", "pending": "yellow", "waiting": "dim", "failed": "red",
-               "blocked": "magenta"}  # fmt: skip
+STATE_STYLE = {
+    "done": "green",
+    "running": "cyan",
+    "pending": "yellow",
+    "waiting": "dim",
+    "failed": "red",
+    "blocked": "magenta",
+}
 
 
 def last_step(log_path: Path) -> dict | None:
@@ -53,8 +59,14 @@ def status_table(statuses: list[PhaseStatus], *, all_rows: bool = True) -> Table
         if not all_rows and s.state not in (RUNNING, FAILED, BLOCKED):
             continue
         duration = f"{s.duration:.0f}s" if s.duration is not None else ""
-        table.add_row(s.name, s.task, Text(s.state, style=STATE_STYLE.get(s.state, "")), s.reason or "", duration,
-                      s.pod or "")  # fmt: skip
+        table.add_row(
+            s.name,
+            s.task,
+            Text(s.state, style=STATE_STYLE.get(s.state, "")),
+            s.reason or "",
+            duration,
+            s.pod or "",
+        )
     return table
 
 
@@ -86,8 +98,10 @@ class SweepDisplay:
             info = last_step(self.log_dir / f"{s.address}.log") if self.log_dir else None
             if info:
                 eta = f", ETA {info['eta_s']:.0f}s" if info.get("eta_s") is not None else ""
-                lines.append(f"  {s.name}: step {info['step']}/{info['total']}, loss {info.get('loss')}, "
-                             f"{info.get('tokens_per_s', 0)} tok/s{eta}")  # fmt: skip
+                lines.append(
+                    f"  {s.name}: step {info['step']}/{info['total']}, loss {info.get('loss')}, "
+                    f"{info.get('tokens_per_s', 0)} tok/s{eta}"
+                )
             else:
                 lines.append(f"  {s.name}: running")
         return lines

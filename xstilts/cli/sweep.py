@@ -19,7 +19,9 @@ from xstilts.store.complete import is_complete
 app = typer.Typer(help="Plan, render, run and watch sweeps.", no_args_is_help=True)
 
 FileArg = Annotated[Path, typer.Argument(help="sweep file (YAML)", show_default=False)]
-StoreOpt = Annotated[str | None, typer.Option("--store", help="store URI (default: the sweep's `store`, else ./xstilts-runs)")]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="store URI (default: the sweep's `store`, else ./xstilts-runs)")
+]
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json")]
 BackendOpt = Annotated[str, typer.Option("--backend", help="local (subprocesses) or kubernetes")]
 
@@ -40,11 +42,26 @@ def plan_cmd(file: FileArg, store: StoreOpt = None, output: OutputOpt = OutputFo
     for phase in plan.ordered():
         done = is_complete(loaded.store, phase.prefix)
         inputs = {role: plan.phases[a].name for role, a in phase.inputs.items()}
-        rows.append({"address": phase.address, "name": phase.name, "kind": phase.kind, "task": phase.label,
-                     "inputs": inputs, "settings": phase.settings, "status": "done" if done else "pending"})  # fmt: skip
-    summary = {"sweep": plan.sweep.name, "store": loaded.store_uri, "phases": len(plan.phases),
-               "requested": plan.requested, "deduplicated": plan.deduplicated,
-               "done": sum(r["status"] == "done" for r in rows), "runs": len(plan.runs)}  # fmt: skip
+        rows.append(
+            {
+                "address": phase.address,
+                "name": phase.name,
+                "kind": phase.kind,
+                "task": phase.label,
+                "inputs": inputs,
+                "settings": phase.settings,
+                "status": "done" if done else "pending",
+            }
+        )
+    summary = {
+        "sweep": plan.sweep.name,
+        "store": loaded.store_uri,
+        "phases": len(plan.phases),
+        "requested": plan.requested,
+        "deduplicated": plan.deduplicated,
+        "done": sum(r["status"] == "done" for r in rows),
+        "runs": len(plan.runs),
+    }
     if output is OutputFormat.json:
         print_json({**summary, "phase_list": rows})
         return
@@ -56,7 +73,8 @@ def plan_cmd(file: FileArg, store: StoreOpt = None, output: OutputOpt = OutputFo
         table.add_row(r["name"], r["address"], ", ".join(r["inputs"].values()), f"[{style}]{r['status']}[/]")
     out.print(table)
     out.print(
-        f"{summary['phases']} phases ({summary['requested']} before dedupe, {summary['deduplicated']} shared), "
+        f"{summary['phases']} phases ({summary['requested']} before dedupe, "
+        f"{summary['deduplicated']} shared), "
         f"{summary['done']} done, {summary['runs']} result cells; store {loaded.store_uri}",
         highlight=False,
     )
@@ -96,9 +114,17 @@ def submit_cmd(
     backend: BackendOpt = "local",
     store: StoreOpt = None,
     detach: Annotated[bool, typer.Option("--detach", help="return after the first reconcile pass")] = False,
-    in_cluster: Annotated[bool, typer.Option("--in-cluster", help="run the reconcile loop as a controller Job")] = False,
+    in_cluster: Annotated[
+        bool, typer.Option("--in-cluster", help="run the reconcile loop as a controller Job")
+    ] = False,
     parallel: Annotated[int | None, typer.Option("--parallel", min=1, help="local: phases at once")] = None,
-    report: Annotated[bool, typer.Option("--report/--no-report", help="write the report when all is done")] = True,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="write the report when all is done")
+    ] = True,
+    retry_failed: Annotated[
+        bool | None,
+        typer.Option("--retry-failed/--no-retry-failed", help="resubmit failed phases (local: on)"),
+    ] = None,
 ) -> None:
     """Run (local) or submit (cluster) a sweep; reconcile until done unless --detach."""
     backend = _check_backend(backend)
@@ -111,13 +137,18 @@ def submit_cmd(
     plan = loaded.plan
     done_before = sum(is_complete(loaded.store, p.prefix) for p in plan.ordered())
     if done_before == len(plan.phases):
-        say(f"All {len(plan.phases)} phases of sweep '{plan.sweep.name}' are already complete in "
-            f"{loaded.store_uri}: nothing to run.")  # fmt: skip
+        say(
+            f"All {len(plan.phases)} phases of sweep '{plan.sweep.name}' are already complete in "
+            f"{loaded.store_uri}: nothing to run."
+        )
     else:
-        say(f"Sweep '{plan.sweep.name}': {len(plan.phases)} phases ({plan.deduplicated} shared), "
-            f"{done_before} already complete; backend {backend}; store {loaded.store_uri}")  # fmt: skip
+        say(
+            f"Sweep '{plan.sweep.name}': {len(plan.phases)} phases ({plan.deduplicated} shared), "
+            f"{done_before} already complete; backend {backend}; store {loaded.store_uri}"
+        )
     runner = make_backend(backend, loaded, settings, parallel)
-    reconciler = Reconciler(plan, loaded.store, runner, loaded.store_uri, settings)
+    retry = retry_failed if retry_failed is not None else backend == "local"
+    reconciler = Reconciler(plan, loaded.store, runner, loaded.store_uri, settings, retry_failed=retry)
     log_dir = local_work_dir(loaded) / "logs" if backend == "local" else None
     started = time.monotonic()
     try:
@@ -134,7 +165,8 @@ def submit_cmd(
     if problems:
         out.print(status_table(problems))
         raise PhaseFailedError(
-            f"{sum(s.state == FAILED for s in problems)} phase(s) failed, {sum(s.state == BLOCKED for s in problems)} "
+            f"{sum(s.state == FAILED for s in problems)} phase(s) failed, "
+            f"{sum(s.state == BLOCKED for s in problems)} "
             f"blocked; logs: xstilts sweep logs {file} --phase ADDRESS"
         )
     if report:
@@ -148,9 +180,13 @@ def submit_cmd(
 def _submit_controller(loaded: Loaded, settings) -> None:
     from xstilts.backends.kubernetes import submit_controller
 
-    name = submit_controller(loaded.file.read_text(encoding="utf-8"), loaded.sweep.name, loaded.store_uri, settings)
-    say(f"Controller Job {name} created; it reconciles the sweep in the cluster. "
-        f"Watch: xstilts sweep status {loaded.file} --backend kubernetes --watch")  # fmt: skip
+    name = submit_controller(
+        loaded.file.read_text(encoding="utf-8"), loaded.sweep.name, loaded.store_uri, settings
+    )
+    say(
+        f"Controller Job {name} created; it reconciles the sweep in the cluster. "
+        f"Watch: xstilts sweep status {loaded.file} --backend kubernetes --watch"
+    )
 
 
 @app.command("status")
@@ -160,7 +196,9 @@ def status_cmd(
     backend: BackendOpt = "local",
     store: StoreOpt = None,
     output: OutputOpt = OutputFormat.table,
-    watch: Annotated[bool, typer.Option("--watch", help="refresh until every phase is done, failed or blocked")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="refresh until every phase is done, failed or blocked")
+    ] = False,
     interval: Annotated[float, typer.Option(help="seconds between refreshes with --watch")] = 5.0,
 ) -> None:
     """Per-phase state: done, running, pending, waiting, failed (with reason), blocked."""
@@ -172,8 +210,13 @@ def status_cmd(
     while True:
         statuses = reconciler.status(submit=False)
         if output is OutputFormat.json:
-            print_json({"sweep": loaded.sweep.name, "summary": counts_line(statuses),
-                        "phases": [s.as_dict() for s in statuses]})  # fmt: skip
+            print_json(
+                {
+                    "sweep": loaded.sweep.name,
+                    "summary": counts_line(statuses),
+                    "phases": [s.as_dict() for s in statuses],
+                }
+            )
         else:
             out.print(status_table(statuses))
             out.print(counts_line(statuses), highlight=False)
@@ -186,7 +229,9 @@ def status_cmd(
 @handle_errors
 def logs_cmd(
     file: FileArg,
-    phase: Annotated[str | None, typer.Option("--phase", help="phase address (or a unique prefix / name)")] = None,
+    phase: Annotated[
+        str | None, typer.Option("--phase", help="phase address (or a unique prefix / name)")
+    ] = None,
     backend: BackendOpt = "local",
     store: StoreOpt = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="stream while the pod runs")] = False,

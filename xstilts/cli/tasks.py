@@ -22,15 +22,21 @@ def list_cmd(
     tasks = [t for t in all_tasks() if role is None or t.role.value in (role, "both")]
     rows = [
         {
-            "name": t.name, "role": t.role.value, "format": t.format.value, "metric": t.metric,
+            "name": t.name,
+            "role": t.role.value,
+            "format": t.format.value,
+            "metric": t.metric,
             "languages": list(t.languages),
             "dataset": (t.evaluate or t.train).dataset if (t.evaluate or t.train) else None,  # type: ignore[union-attr]
             "config": (t.evaluate or t.train).config if (t.evaluate or t.train) else None,  # type: ignore[union-attr]
-            "labels": list(t.labels), "domain": t.domain, "difficulty": t.difficulty, "source": t.source,
+            "labels": list(t.labels),
+            "domain": t.domain,
+            "difficulty": t.difficulty,
+            "source": t.source,
             "description": t.description,
         }
         for t in tasks
-    ]  # fmt: skip
+    ]
     if output is OutputFormat.json:
         print_json(rows)
         return
@@ -39,5 +45,7 @@ def list_cmd(
         table.add_column(col, overflow="fold")
     for r in rows:
         langs = " ".join(r["languages"]) if len(r["languages"]) <= 8 else f"{len(r['languages'])} languages"
-        table.add_row(r["name"], r["role"], r["format"], r["metric"], langs, f"{r['dataset']} {r['config'] or ''}")
+        table.add_row(
+            r["name"], r["role"], r["format"], r["metric"], langs, f"{r['dataset']} {r['config'] or ''}"
+        )
     out.print(table)

@@ -21,7 +21,7 @@ LABEL_KEYS = ("labels", "start_positions", "end_positions")
 def length_grouped_batches(
     lengths: Sequence[int], batch_size: int, seed: int, *, mega_batch_factor: int = 50, shuffle: bool = True
 ) -> list[list[int]]:
-    """Batches of indices: shuffled, split into mega-batches sorted by length, then cut; batch order shuffled."""
+    """Index batches: shuffle, sort mega-batches by length, cut into batches, shuffle the batches."""
     indices = list(range(len(lengths)))
     rng = random.Random(seed)
     if shuffle:

@@ -19,7 +19,9 @@ def _autocast(device: torch.device):
 
 
 @torch.no_grad()
-def predict(model, task: TaskDef, features: list[Feature], pad_token_id: int, batch_size: int = 64) -> list[Any]:
+def predict(
+    model, task: TaskDef, features: list[Feature], pad_token_id: int, batch_size: int = 64
+) -> list[Any]:
     """Raw model outputs per feature, in feature order: class id / label ids / (start, end) logits."""
     device = next(model.parameters()).device
     was_training = model.training
@@ -52,7 +54,9 @@ def _per_feature(fmt: Format, logits: np.ndarray, feature: Feature) -> Any:
 
 
 @torch.no_grad()
-def embed(encoder, features: list[Feature], pad_token_id: int, layer: int, batch_size: int = 64) -> np.ndarray:
+def embed(
+    encoder, features: list[Feature], pad_token_id: int, layer: int, batch_size: int = 64
+) -> np.ndarray:
     """Sentence embeddings: mean over non-padding tokens of hidden_states[layer] (0 = embedding output)."""
     device = next(encoder.parameters()).device
     encoder.eval()
@@ -61,7 +65,9 @@ def embed(encoder, features: list[Feature], pad_token_id: int, layer: int, batch
         batch = collate([features[i] for i in batch_idx], pad_token_id)
         ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
         with _autocast(device):
-            hidden = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[layer]
+            hidden = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[
+                layer
+            ]
         mask_f = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask_f).sum(1) / mask_f.sum(1).clamp(min=1)
         out[batch_idx] = pooled.float().cpu().numpy()

@@ -71,7 +71,9 @@ class SpanQAHead(nn.Module):
         start = batch.get("start_positions")
         if start is None:
             return logits, None
-        loss = (F.cross_entropy(logits[..., 0], start) + F.cross_entropy(logits[..., 1], batch["end_positions"])) / 2
+        loss = (
+            F.cross_entropy(logits[..., 0], start) + F.cross_entropy(logits[..., 1], batch["end_positions"])
+        ) / 2
         return logits, loss
 
 

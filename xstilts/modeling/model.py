@@ -61,7 +61,10 @@ class MultiTaskModel(nn.Module):
             tokenizer.save_pretrained(out_dir)
         state = {k: v.detach().contiguous().cpu() for k, v in self.heads.state_dict().items()}
         save_file(state, str(out_dir / HEADS_WEIGHTS))
-        index = {name: {"format": fmt.value, "num_labels": self.num_labels[name]} for name, fmt in self.formats.items()}
+        index = {
+            name: {"format": fmt.value, "num_labels": self.num_labels[name]}
+            for name, fmt in self.formats.items()
+        }
         (out_dir / HEADS_INDEX).write_text(json.dumps(index, indent=1, sort_keys=True))
 
     @classmethod

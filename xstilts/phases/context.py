@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from xstilts.errors import PhaseFailedError
 from xstilts.plan.phase import Phase, phase_prefix, spec_key
 from xstilts.store import Store, join_key
 from xstilts.store.complete import fetch_complete, is_complete
@@ -31,7 +32,13 @@ def staging_root() -> Path:
 
 
 def read_phase(store: Store, address: str) -> Phase:
-    return Phase.model_validate_json(store.get_text(spec_key(address)))
+    try:
+        return Phase.model_validate_json(store.get_text(spec_key(address)))
+    except FileNotFoundError:
+        raise PhaseFailedError(
+            f"no phase spec {spec_key(address)} in {store.describe()}: submit the sweep to this store first "
+            "(`xstilts sweep submit FILE --store URI`)"
+        ) from None
 
 
 class _Tee:

@@ -23,7 +23,9 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
 
         ctx.progress.event("download_encoder", model=config["model"], revision=config.get("revision"))
         tokenizer = AutoTokenizer.from_pretrained(config["model"], revision=config.get("revision"))
-        encoder = load_encoder(config["model"]) if not config.get("revision") else load_encoder(config["model"])
+        encoder = (
+            load_encoder(config["model"]) if not config.get("revision") else load_encoder(config["model"])
+        )
         encoder.save_pretrained(model_dir)
         tokenizer.save_pretrained(model_dir)
     from transformers import AutoConfig

@@ -24,8 +24,14 @@ def _git_revision() -> str | None:
     if os.environ.get("XSTILTS_GIT_SHA"):
         return os.environ["XSTILTS_GIT_SHA"]
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
-                             text=True, timeout=5, check=False)  # fmt: skip
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -38,7 +44,11 @@ def lineage(ctx: PhaseContext, started: float) -> dict[str, Any]:
     inputs = {}
     for role, address in ctx.phase.inputs.items():
         upstream = read_phase(ctx.store, address)
-        inputs[role] = {"address": address, "name": upstream.name, "uri": f"{ctx.store.describe()}/{upstream.prefix}"}
+        inputs[role] = {
+            "address": address,
+            "name": upstream.name,
+            "uri": f"{ctx.store.describe()}/{upstream.prefix}",
+        }
     return {
         "phase": ctx.phase.name,
         "kind": ctx.phase.kind,

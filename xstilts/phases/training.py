@@ -23,7 +23,10 @@ def dev_evaluator(tasks: list[TaskDef], data: dict[str, Any], tokenizer, config:
         if task.dev is None:
             continue
         examples = load_examples(task, "dev", data, "en", limit=config.max_dev_examples)
-        dev[task.name] = (examples, featurize(task, tokenizer, examples, config.max_length, config.doc_stride))
+        dev[task.name] = (
+            examples,
+            featurize(task, tokenizer, examples, config.max_length, config.doc_stride),
+        )
     if not dev:
         return None
 
@@ -41,7 +44,9 @@ def dev_evaluator(tasks: list[TaskDef], data: dict[str, Any], tokenizer, config:
     return evaluate
 
 
-def train_tasks(ctx: PhaseContext, tasks: list[TaskDef], *, with_heads_from_upstream: bool = False) -> dict[str, Any]:
+def train_tasks(
+    ctx: PhaseContext, tasks: list[TaskDef], *, with_heads_from_upstream: bool = False
+) -> dict[str, Any]:
     from accelerate.utils import set_seed
     from transformers import AutoTokenizer
 
@@ -64,13 +69,16 @@ def train_tasks(ctx: PhaseContext, tasks: list[TaskDef], *, with_heads_from_upst
     set_seed(seed)
     model = MultiTaskModel(load_encoder(upstream), tasks)
     model, result = train(
-        model, features, config, seed,
+        model,
+        features,
+        config,
+        seed,
         pad_token_id=tokenizer.pad_token_id,
         checkpointer=Checkpointer(ctx.store, ctx.phase.prefix, ctx.staging),
         progress=ctx.progress,
         evaluate_dev=dev_evaluator(tasks, data, tokenizer, config) if config.select_best else None,
         deepspeed=ctx.config.get("deepspeed"),
-    )  # fmt: skip
+    )
     model.save(ctx.out / "model", tokenizer)
     return {
         "tasks": [t.name for t in tasks],
@@ -80,7 +88,9 @@ def train_tasks(ctx: PhaseContext, tasks: list[TaskDef], *, with_heads_from_upst
         "final_loss": result.final_loss,
         "train_tokens": result.train_tokens,
         "train_seconds": round(result.train_seconds, 3),
-        "tokens_per_s": round(result.train_tokens / result.train_seconds, 1) if result.train_seconds else None,
+        "tokens_per_s": round(result.train_tokens / result.train_seconds, 1)
+        if result.train_seconds
+        else None,
         "resumed_from": result.resumed_from,
         "history": result.history,
     }
@@ -94,7 +104,9 @@ def run_target(ctx: PhaseContext) -> dict[str, Any]:
     return train_tasks(ctx, [get_task(ctx.config["task"])])
 
 
-def mask_tokens(input_ids: list[int], tokenizer, probability: float, rng: random.Random) -> tuple[list[int], list[int]]:
+def mask_tokens(
+    input_ids: list[int], tokenizer, probability: float, rng: random.Random
+) -> tuple[list[int], list[int]]:
     """BERT masking (80% <mask>, 10% random, 10% kept) of non-special tokens; labels -100 elsewhere."""
     special = set(tokenizer.all_special_ids)
     ids, labels = list(input_ids), [-100] * len(input_ids)
@@ -137,16 +149,22 @@ def run_mlm(ctx: PhaseContext) -> dict[str, Any]:
             self.lm = AutoModelForMaskedLM.from_pretrained(upstream)
 
         def forward(self, _task: str, batch: dict):
-            out = self.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+            out = self.lm(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+            )
             return out.logits, out.loss
 
     set_seed(seed)
     model, result = train(
-        MaskedLM(), {"mlm": features}, config.model_copy(update={"select_best": False}), seed,
+        MaskedLM(),
+        {"mlm": features},
+        config.model_copy(update={"select_best": False}),
+        seed,
         pad_token_id=tokenizer.pad_token_id,
         checkpointer=Checkpointer(ctx.store, ctx.phase.prefix, ctx.staging),
-        progress=ctx.progress, deepspeed=ctx.config.get("deepspeed"),
-    )  # fmt: skip
+        progress=ctx.progress,
+        deepspeed=ctx.config.get("deepspeed"),
+    )
     model.lm.save_pretrained(ctx.out / "model")
     tokenizer.save_pretrained(ctx.out / "model")
     return {"steps": result.steps, "final_loss": result.final_loss, "train_tokens": result.train_tokens}

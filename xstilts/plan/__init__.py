@@ -3,4 +3,14 @@
 from xstilts.plan.expand import BASELINE, Plan, Run, expand
 from xstilts.plan.phase import KIND_ORDER, Phase, content_address, phase_prefix, spec_key
 
-__all__ = ["BASELINE", "KIND_ORDER", "Phase", "Plan", "Run", "content_address", "expand", "phase_prefix", "spec_key"]
+__all__ = [
+    "BASELINE",
+    "KIND_ORDER",
+    "Phase",
+    "Plan",
+    "Run",
+    "content_address",
+    "expand",
+    "phase_prefix",
+    "spec_key",
+]

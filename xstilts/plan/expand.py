@@ -32,14 +32,21 @@ class Plan:
     sweep: Sweep
     phases: dict[str, Phase] = field(default_factory=dict)  # address -> phase, in topological order
     runs: list[Run] = field(default_factory=list)
-    requested: int = 0  # phases before dedupe
+
+    @property
+    def requested(self) -> int:
+        """Phases of the naive expansion: every result cell computes its whole upstream chain itself."""
+        return sum(self.chain_length(run.evaluate) for run in self.runs)
 
     @property
     def deduplicated(self) -> int:
         return self.requested - len(self.phases)
 
+    def chain_length(self, address: str) -> int:
+        phase = self.phases[address]
+        return 1 + sum(self.chain_length(a) for a in phase.inputs.values())
+
     def add(self, phase: Phase) -> str:
-        self.requested += 1
         existing = self.phases.get(phase.address)
         if existing is None:
             self.phases[phase.address] = phase
@@ -100,21 +107,37 @@ class _Expander:
             config.pop("data")
         address = content_address("encoder", config, {})
         return self.plan.add(
-            Phase(kind="encoder", address=address, label=spec.name, config=config,
-                  resources=_resources(self.sweep, "encoder"), settings=[spec.name])
+            Phase(
+                kind="encoder",
+                address=address,
+                label=spec.name,
+                config=config,
+                resources=_resources(self.sweep, "encoder"),
+                settings=[spec.name],
+            )
         )
 
     def mlm(self, encoder_address: str, spec: EncoderSpec, seed: int) -> str:
         mlm = self.sweep.mlm
         config = {
-            "task": "mlm", "corpus": mlm.corpus, "mask_probability": mlm.mask_probability, "seed": seed,
-            "data": self.data, "training": self.training("mlm", [], None),
+            "task": "mlm",
+            "corpus": mlm.corpus,
+            "mask_probability": mlm.mask_probability,
+            "seed": seed,
+            "data": self.data,
+            "training": self.training("mlm", [], None),
             "deepspeed": self.sweep.deepspeed.model_dump(),
         }
         address = content_address("mlm", config, {"encoder": encoder_address})
         return self.plan.add(
-            Phase(kind="mlm", address=address, label=f"mlm-{spec.name}", config=config,
-                  inputs={"encoder": encoder_address}, resources=_resources(self.sweep, "mlm"))
+            Phase(
+                kind="mlm",
+                address=address,
+                label=f"mlm-{spec.name}",
+                config=config,
+                inputs={"encoder": encoder_address},
+                resources=_resources(self.sweep, "mlm"),
+            )
         )
 
     def intermediate(self, upstream: str, spec: IntermediateSpec, seed: int) -> str:
@@ -123,40 +146,70 @@ class _Expander:
         training = self.training("intermediate", tasks, spec.training)
         training.update({k: v for k, v in extra.items() if len(tasks) > 1})
         config = {
-            "task": spec.name, "tasks": [t.name for t in tasks], "seed": seed, "data": self.data,
-            "training": training, "deepspeed": self.sweep.deepspeed.model_dump(),
+            "task": spec.name,
+            "tasks": [t.name for t in tasks],
+            "seed": seed,
+            "data": self.data,
+            "training": training,
+            "deepspeed": self.sweep.deepspeed.model_dump(),
         }
         address = content_address("intermediate", config, {"encoder": upstream})
         return self.plan.add(
-            Phase(kind="intermediate", address=address, label=str(spec.name), config=config,
-                  inputs={"encoder": upstream}, resources=_resources(self.sweep, "intermediate"),
-                  settings=[str(spec.name)])
+            Phase(
+                kind="intermediate",
+                address=address,
+                label=str(spec.name),
+                config=config,
+                inputs={"encoder": upstream},
+                resources=_resources(self.sweep, "intermediate"),
+                settings=[str(spec.name)],
+            )
         )
 
     def target(self, upstream: str, task: TaskDef, seed: int, setting: str) -> str:
         config = {
-            "task": task.name, "seed": seed, "data": self.data,
-            "training": self.training("target", [task]), "deepspeed": self.sweep.deepspeed.model_dump(),
+            "task": task.name,
+            "seed": seed,
+            "data": self.data,
+            "training": self.training("target", [task]),
+            "deepspeed": self.sweep.deepspeed.model_dump(),
         }
         address = content_address("target", config, {"encoder": upstream})
         return self.plan.add(
-            Phase(kind="target", address=address, label=task.name, config=config, inputs={"encoder": upstream},
-                  resources=_resources(self.sweep, "target"), settings=[setting])
+            Phase(
+                kind="target",
+                address=address,
+                label=task.name,
+                config=config,
+                inputs={"encoder": upstream},
+                resources=_resources(self.sweep, "target"),
+                settings=[setting],
+            )
         )
 
     def evaluate(self, upstream: str, task: TaskDef, setting: str, encoder: EncoderSpec) -> str:
         training = self.training("target", [task])
         config = {
-            "task": task.name, "languages": _languages(self.sweep, task), "data": self.data,
-            "max_length": training["max_length"], "doc_stride": training["doc_stride"],
+            "task": task.name,
+            "languages": _languages(self.sweep, task),
+            "data": self.data,
+            "max_length": training["max_length"],
+            "doc_stride": training["doc_stride"],
             "max_eval_examples": training["max_eval_examples"],
             "retrieval_layer": encoder.retrieval_layer,
         }
         role = "model" if task.needs_target_training else "encoder"
         address = content_address("evaluate", config, {role: upstream})
         return self.plan.add(
-            Phase(kind="evaluate", address=address, label=task.name, config=config, inputs={role: upstream},
-                  resources=_resources(self.sweep, "evaluate"), settings=[setting])
+            Phase(
+                kind="evaluate",
+                address=address,
+                label=task.name,
+                config=config,
+                inputs={role: upstream},
+                resources=_resources(self.sweep, "evaluate"),
+                settings=[setting],
+            )
         )
 
     def expand(self) -> Plan:

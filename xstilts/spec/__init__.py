@@ -5,6 +5,14 @@ from xstilts.spec.models import DataSpec, EncoderSpec, IntermediateSpec, Sweep, 
 from xstilts.spec.training import TrainingConfig, TrainingOverrides, resolve_training
 
 __all__ = [
-    "DataSpec", "EncoderSpec", "IntermediateSpec", "Sweep", "TinyModelSpec", "TrainingConfig",
-    "TrainingOverrides", "load_sweep", "parse_sweep", "resolve_training",
-]  # fmt: skip
+    "DataSpec",
+    "EncoderSpec",
+    "IntermediateSpec",
+    "Sweep",
+    "TinyModelSpec",
+    "TrainingConfig",
+    "TrainingOverrides",
+    "load_sweep",
+    "parse_sweep",
+    "resolve_training",
+]

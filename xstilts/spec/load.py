@@ -105,14 +105,18 @@ def load_sweep(path: str | Path) -> Sweep:
     except FileNotFoundError:
         raise ConfigError("file not found", file=file, fix="check the path") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the file ({exc.__class__.__name__})", file=file, fix="check it") from None
+        raise ConfigError(
+            f"cannot read the file ({exc.__class__.__name__})", file=file, fix="check it"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"invalid YAML at {where}: {problem}", file=file, fix="fix the YAML syntax") from None
+        raise ConfigError(
+            f"invalid YAML at {where}: {problem}", file=file, fix="fix the YAML syntax"
+        ) from None
     return parse_sweep(data, file)
 
 
@@ -124,13 +128,21 @@ def check_tasks(sweep: Sweep, file: str) -> None:
             field = f"intermediate[{i}].{key}" + (f"[{j}]" if spec.tasks else "")
             task = get_task(name, file=file, field=field)
             if task.train is None:
-                raise ConfigError(f"task '{task.name}' has no training data", file=file, field=field,
-                                  fix="pick a trainable task (see `xstilts tasks list`)")
+                raise ConfigError(
+                    f"task '{task.name}' has no training data",
+                    file=file,
+                    field=field,
+                    fix="pick a trainable task (see `xstilts tasks list`)",
+                )
     for i, name in enumerate(sweep.targets):
         task = get_task(name, file=file, field=f"targets[{i}]")
         if not task.is_target():
-            raise ConfigError(f"task '{task.name}' is not a target task", file=file, field=f"targets[{i}]",
-                              fix="pick a target task (see `xstilts tasks list`)")
+            raise ConfigError(
+                f"task '{task.name}' is not a target task",
+                file=file,
+                field=f"targets[{i}]",
+                fix="pick a target task (see `xstilts tasks list`)",
+            )
     for name, langs in sweep.languages.items():
         task = get_task(name, file=file, field=f"languages.{name}")
         for j, lang in enumerate(langs):
@@ -138,7 +150,9 @@ def check_tasks(sweep: Sweep, file: str) -> None:
                 close = difflib.get_close_matches(lang, task.languages, n=3, cutoff=0.3)
                 hint = f"did you mean {', '.join(close)}?" if close else ""
                 raise ConfigError(
-                    f"task '{task.name}' has no language '{lang}'", file=file, field=f"languages.{name}[{j}]",
+                    f"task '{task.name}' has no language '{lang}'",
+                    file=file,
+                    field=f"languages.{name}[{j}]",
                     fix=f"{hint} {task.name} has: {' '.join(task.languages)}".strip(),
                 )
     for name in sweep.task_training:

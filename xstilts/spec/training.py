@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -16,14 +16,18 @@ class TrainingConfig(BaseModel):
     epochs: float = Field(3, gt=0)
     max_steps: int | None = Field(None, gt=0, description="stop after this many optimizer steps")
     batch_size: int = Field(32, gt=0, description="effective batch size (all processes, accumulation)")
-    per_device_batch_size: int | None = Field(None, gt=0, description="micro-batch; accumulation fills the rest")
+    per_device_batch_size: int | None = Field(
+        None, gt=0, description="micro-batch; accumulation fills the rest"
+    )
     max_length: int = Field(256, ge=16)
     doc_stride: int = Field(128, ge=8)
     warmup_ratio: float = Field(0.1, ge=0, le=1)
     weight_decay: float = Field(0.01, ge=0)
     adam_epsilon: float = Field(1e-8, gt=0)
     max_grad_norm: float = Field(1.0, gt=0)
-    checkpoint_every: int = Field(1000, gt=0, description="optimizer steps between checkpoints and dev evaluations")
+    checkpoint_every: int = Field(
+        1000, gt=0, description="optimizer steps between checkpoints and dev evaluations"
+    )
     select_best: bool = Field(True, description="keep the checkpoint with the best English dev score")
     max_train_examples: int | None = Field(None, gt=0)
     max_dev_examples: int | None = Field(500, gt=0, description="dev subset for model selection (jiant: 500)")
@@ -37,15 +41,16 @@ class TrainingConfig(BaseModel):
     adversarial_weight: float = Field(1.0, ge=0)
 
 
-def _optional(annotation: Any) -> Any:
-    return annotation | None
+def _optional(annotation: Any, metadata: list[Any]) -> Any:
+    """The same type and constraints (gt, ge, ...), or None."""
+    return (Annotated[(annotation, *metadata)] if metadata else annotation) | None
 
 
 # Partial overrides: the same fields, all optional, unknown keys rejected.
 TrainingOverrides = create_model(  # type: ignore[call-overload]
     "TrainingOverrides",
     __config__=ConfigDict(extra="forbid"),
-    **{name: (_optional(f.annotation), None) for name, f in TrainingConfig.model_fields.items()},
+    **{name: (_optional(f.annotation, f.metadata), None) for name, f in TrainingConfig.model_fields.items()},
 )
 
 

@@ -72,7 +72,9 @@ def _mixed_precision(setting: str) -> str:
     return "no"
 
 
-def make_accelerator(config: TrainingConfig, accumulation: int, deepspeed: dict[str, Any] | None, multi_task: bool):
+def make_accelerator(
+    config: TrainingConfig, accumulation: int, deepspeed: dict[str, Any] | None, multi_task: bool
+):
     from accelerate import Accelerator
     from accelerate.utils import DeepSpeedPlugin, DistributedDataParallelKwargs
 
@@ -98,7 +100,9 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+        (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(
+            param
+        )
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
@@ -114,7 +118,7 @@ def train(
     evaluate_dev: DevEvaluator | None = None,
     deepspeed: dict[str, Any] | None = None,
 ) -> tuple[torch.nn.Module, TrainResult]:
-    """Train `model` (a MultiTaskModel) on `features` (task -> training features); return the selected model."""
+    """Train a MultiTaskModel on `features` (task -> training features); return the selected model."""
     from accelerate import PartialState
     from transformers import get_linear_schedule_with_warmup
 
@@ -126,8 +130,13 @@ def train(
     if accelerator.state.deepspeed_plugin is not None:
         accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = micro
 
-    lengths = {t: [len(f["input_ids"]) if not isinstance(f["input_ids"][0], list) else max(map(len, f["input_ids"]))
-                   for f in fs] for t, fs in features.items()}  # fmt: skip
+    lengths = {
+        t: [
+            len(f["input_ids"]) if not isinstance(f["input_ids"][0], list) else max(map(len, f["input_ids"]))
+            for f in fs
+        ]
+        for t, fs in features.items()
+    }
     schedule = build_schedule(lengths, micro, config.epochs, seed, config.sampling, config.temperature)
     per_step = accumulation * world
     total_steps = max(1, math.ceil(len(schedule) / per_step))
@@ -138,10 +147,14 @@ def train(
         model.encoder.gradient_checkpointing_enable()
     fused = torch.cuda.is_available() and deepspeed is None
     optimizer = torch.optim.AdamW(
-        _param_groups(model, config.weight_decay), lr=config.learning_rate, eps=config.adam_epsilon,
+        _param_groups(model, config.weight_decay),
+        lr=config.learning_rate,
+        eps=config.adam_epsilon,
         **({"fused": True} if fused else {}),
-    )  # fmt: skip
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    )
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(config.warmup_ratio * total_steps), total_steps
+    )
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     if config.compile:
@@ -169,8 +182,16 @@ def train(
         result.history.append(entry)
         accelerator.save_state(str(checkpointer.local_dir(step)))
         if accelerator.is_main_process:
-            checkpointer.commit(step, {"step": step, "total_steps": total_steps, "best_step": result.best_step,
-                                       "best_dev": result.best_dev, "history": result.history})  # fmt: skip
+            checkpointer.commit(
+                step,
+                {
+                    "step": step,
+                    "total_steps": total_steps,
+                    "best_step": result.best_step,
+                    "best_dev": result.best_dev,
+                    "history": result.history,
+                },
+            )
             keep = {step} | ({result.best_step} if result.best_step is not None else set())
             checkpointer.prune(keep)
         accelerator.wait_for_everyone()
@@ -179,6 +200,9 @@ def train(
     device = accelerator.device
     loss_sum = torch.zeros((), device=device)
     loss_count = 0
+    # Mean loss since the last checkpoint: step-based (not time-based), so a resumed run reports the same.
+    window_sum = torch.zeros((), device=device)
+    window_count = 0
     tokens = 0
     started = time.monotonic()
     model.train()
@@ -188,7 +212,10 @@ def train(
                 mb = schedule[(step * per_step + k * world + rank) % len(schedule)]
                 batch_features = [features[mb.task][i] for i in mb.indices]
                 tokens += sum(real_tokens(f) for f in batch_features)
-                batch = {key: v.to(device, non_blocking=True) for key, v in collate(batch_features, pad_token_id).items()}
+                batch = {
+                    key: v.to(device, non_blocking=True)
+                    for key, v in collate(batch_features, pad_token_id).items()
+                }
                 with accelerator.accumulate(model):
                     _, loss = model(mb.task, batch)
                     accelerator.backward(loss)
@@ -198,20 +225,30 @@ def train(
                     optimizer.zero_grad(set_to_none=True)
                 loss_sum += loss.detach()
                 loss_count += 1
+                window_sum += loss.detach()
+                window_count += 1
             scheduler.step()
             step += 1
             if progress.due(force=step == total_steps):
                 elapsed = time.monotonic() - started
                 mean_loss = (loss_sum / max(loss_count, 1)).item()
-                result.final_loss = mean_loss
                 rate = step / elapsed if elapsed > 0 else 0.0
-                progress.step(step, total_steps, loss=round(mean_loss, 5), lr=scheduler.get_last_lr()[0],
-                              tokens_per_s=round(tokens * world / max(elapsed, 1e-9)),
-                              eta_s=round((total_steps - step) / rate, 1) if rate else None)  # fmt: skip
+                progress.step(
+                    step,
+                    total_steps,
+                    loss=round(mean_loss, 5),
+                    lr=scheduler.get_last_lr()[0],
+                    tokens_per_s=round(tokens * world / max(elapsed, 1e-9)),
+                    eta_s=round((total_steps - step) / rate, 1) if rate else None,
+                )
                 loss_sum.zero_()
                 loss_count = 0
+            if step == total_steps:
+                result.final_loss = (window_sum / max(window_count, 1)).item()
             if step % config.checkpoint_every == 0 or step == total_steps:
                 checkpoint(evaluate=config.select_best)
+                window_sum.zero_()
+                window_count = 0
             elif sigterm.raised:
                 checkpoint(evaluate=False)
             if sigterm.raised and step < total_steps:
@@ -223,5 +260,7 @@ def train(
     result.train_seconds = time.monotonic() - started
     if config.select_best and result.best_step is not None and result.best_step != step:
         accelerator.load_state(str(checkpointer.fetch(result.best_step)))
-        progress.event("selected", step=result.best_step, score=result.best_dev["score"] if result.best_dev else None)
+        progress.event(
+            "selected", step=result.best_step, score=result.best_dev["score"] if result.best_dev else None
+        )
     return accelerator.unwrap_model(model), result
