@@ -85,13 +85,17 @@ def test_to_dict_is_the_clients_serialisation() -> None:
 
 
 def test_manifests_dump_exactly_as_pyyaml() -> None:
+    """From the models (shared parts written once and reused) and from their dicts alike."""
     for obj in all_objects():
         data = to_dict(obj)
         if obj.kind == "ConfigMap":
-            assert yaml.safe_load(document(data)) == data
-            assert "sweep.yaml: |\n    name: x\n    # a sweep\n" in document(data)
+            assert document(obj) == document(data)
+            assert yaml.safe_load(document(obj)) == data
+            assert "sweep.yaml: |\n    name: x\n    # a sweep\n" in document(obj)
         else:
-            assert document(data) == yaml.safe_dump(data, sort_keys=False)
+            expected = yaml.safe_dump(data, sort_keys=False)
+            assert document(obj) == expected
+            assert document(data) == expected
 
 
 def test_stream_of_documents_round_trips() -> None:

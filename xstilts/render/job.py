@@ -16,6 +16,7 @@ from kubernetes import client as k8s
 from xstilts.errors import EXIT_CONFIG
 from xstilts.plan.phase import Phase
 from xstilts.render import deepspeed
+from xstilts.render.dump import freeze
 from xstilts.render.names import job_name, label_value, service_name
 from xstilts.render.settings import ClusterSettings, ResourcePreset
 
@@ -116,21 +117,16 @@ def command_and_args(phase: Phase, preset: ResourcePreset, store_uri: str) -> tu
 
 @dataclass(frozen=True)
 class _Shared:
-    """The parts of a phase's Job that depend only on the settings and the resource preset."""
+    """What a phase's Job takes from the settings and its resource preset alone, built (and
+    validated) once: per phase only command, args, env, names and labels change, filled in with
+    `model_copy` (a shallow copy, no re-validation)."""
 
     base_env: tuple[k8s.V1EnvVar, ...]
-    env_from: list[k8s.V1EnvFromSource] | None
-    resources: k8s.V1ResourceRequirements
-    volumes: list[k8s.V1Volume]
-    mounts: list[k8s.V1VolumeMount]
-    pod_security: k8s.V1PodSecurityContext
-    container_security: k8s.V1SecurityContext
-    tolerations: list[k8s.V1Toleration] | None
-    pull_secrets: list[k8s.V1LocalObjectReference] | None
-    failure_policy: k8s.V1PodFailurePolicy
-    ports: list[k8s.V1ContainerPort] | None
     node_rank: k8s.V1EnvVar | None
     cpu_processes: k8s.V1EnvVar | None
+    container: k8s.V1Container
+    pod_spec: k8s.V1PodSpec
+    job_spec: k8s.V1JobSpec
 
 
 _SHARED: dict[tuple[str, str], _Shared] = {}
@@ -158,24 +154,66 @@ def _build_shared(settings: ClusterSettings, preset: ResourcePreset) -> _Shared:
             name="NODE_RANK",
             value_from=k8s.V1EnvVarSource(field_ref=k8s.V1ObjectFieldSelector(field_path=path)),
         )
-    return _Shared(
-        base_env=tuple(_env(settings)),
+    container = k8s.V1Container(
+        name=CONTAINER,
+        image=settings.image,
+        image_pull_policy=settings.image_pull_policy,
+        command=["xstilts"],
         # Credentials only by reference: a manifest never holds a secret value.
         env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=secret))] if secret else None,
         resources=_resources(preset),
-        volumes=volumes,
-        mounts=mounts,
-        pod_security=pod_security,
-        container_security=container_security,
-        tolerations=[k8s.V1Toleration.model_validate(t) for t in settings.tolerations] or None,
-        pull_secrets=[k8s.V1LocalObjectReference(name=n) for n in settings.image_pull_secrets] or None,
-        failure_policy=_failure_policy(),
+        volume_mounts=mounts,
+        security_context=container_security,
+        termination_message_policy="FallbackToLogsOnError",
         ports=[k8s.V1ContainerPort(container_port=RENDEZVOUS_PORT, name="rendezvous")]
         if multi_node
         else None,
+    )
+    pod_spec = k8s.V1PodSpec(
+        restart_policy="Never",
+        containers=[container],
+        volumes=volumes,
+        security_context=pod_security,
+        service_account_name=settings.service_account_name,
+        # Phases never call the API server: no token in the pod.
+        automount_service_account_token=False,
+        enable_service_links=False,
+        node_selector=settings.node_selector or None,
+        tolerations=[k8s.V1Toleration.model_validate(t) for t in settings.tolerations] or None,
+        image_pull_secrets=[k8s.V1LocalObjectReference(name=n) for n in settings.image_pull_secrets] or None,
+        termination_grace_period_seconds=GRACE_SECONDS,
+    )
+    job_spec = k8s.V1JobSpec(
+        template=k8s.V1PodTemplateSpec(spec=pod_spec),
+        backoff_limit=settings.backoff_limit,
+        active_deadline_seconds=settings.active_deadline_seconds,
+        # Safe to garbage-collect: `phase run` copies its log to <prefix>/logs/ in the store
+        # periodically and at exit (xstilts/phases/context.py), so `sweep logs` still has it after.
+        ttl_seconds_after_finished=settings.ttl_seconds_after_finished,
+        pod_failure_policy=_failure_policy(),
+        # Created suspended, Kueue unsuspends it on admission.
+        suspend=True if settings.kueue.queue_name else None,
+    )
+    if multi_node:
+        job_spec.completion_mode = "Indexed"
+        job_spec.completions = preset.nodes
+        job_spec.parallelism = preset.nodes
+        # Do not start a replacement rank while the old pod is still terminating.
+        job_spec.pod_replacement_policy = "Failed"
+        job_spec.success_policy = k8s.V1SuccessPolicy(rules=[k8s.V1SuccessPolicyRule(succeeded_indexes="0")])
+    base_env = tuple(_env(settings))
+    cpu_processes = k8s.V1EnvVar(name="ACCELERATE_USE_CPU", value="1") if preset.gpu == 0 else None
+    freeze(*base_env, node_rank, cpu_processes)
+    for model, per_phase in ((container, {"command"}), (pod_spec, {"containers"}), (job_spec, {"template"})):
+        freeze(*(value for name, value in model.__dict__.items() if name not in per_phase))
+    return _Shared(
+        base_env=base_env,
         node_rank=node_rank,
         # Several processes without GPUs (a CPU-only multi-node test): accelerate needs gloo.
-        cpu_processes=k8s.V1EnvVar(name="ACCELERATE_USE_CPU", value="1") if preset.gpu == 0 else None,
+        cpu_processes=cpu_processes,
+        container=container,
+        pod_spec=pod_spec,
+        job_spec=job_spec,
     )
 
 
@@ -295,57 +333,16 @@ def render_phase(phase: Phase, sweep: str, store_uri: str, settings: ClusterSett
         env.append(shared.node_rank)  # defined in the container, so Kubernetes expands $(NODE_RANK) in args
     if command[0] == "accelerate" and shared.cpu_processes is not None and "--multi_gpu" in args:
         env.append(shared.cpu_processes)
-    container = k8s.V1Container(
-        name=CONTAINER,
-        image=settings.image,
-        image_pull_policy=settings.image_pull_policy,
-        command=command,
-        args=args,
-        env=env,
-        env_from=shared.env_from,
-        resources=shared.resources,
-        volume_mounts=shared.mounts,
-        security_context=shared.container_security,
-        termination_message_policy="FallbackToLogsOnError",
-        ports=shared.ports,
-    )
-    pod_spec = k8s.V1PodSpec(
-        restart_policy="Never",
-        containers=[container],
-        volumes=shared.volumes,
-        security_context=shared.pod_security,
-        service_account_name=settings.service_account_name,
-        # Phases never call the API server: no token in the pod.
-        automount_service_account_token=False,
-        enable_service_links=False,
-        node_selector=settings.node_selector or None,
-        tolerations=shared.tolerations,
-        image_pull_secrets=shared.pull_secrets,
-        subdomain=subdomain,
-        termination_grace_period_seconds=GRACE_SECONDS,
-    )
+    container = shared.container.model_copy(update={"command": command, "args": args, "env": env})
+    pod_update: dict[str, Any] = {"containers": [container]}
+    if subdomain:
+        pod_update["subdomain"] = subdomain
+    pod_spec = shared.pod_spec.model_copy(update=pod_update)
+    template = k8s.V1PodTemplateSpec(metadata=k8s.V1ObjectMeta(labels=labels), spec=pod_spec)
     job_labels = dict(labels)
     if settings.kueue.queue_name:
         # On the Job only: Kueue admits the Job (unsuspends it) as a whole.
         job_labels[KUEUE_QUEUE_LABEL] = settings.kueue.queue_name
-    spec = k8s.V1JobSpec(
-        template=k8s.V1PodTemplateSpec(metadata=k8s.V1ObjectMeta(labels=labels), spec=pod_spec),
-        backoff_limit=settings.backoff_limit,
-        active_deadline_seconds=settings.active_deadline_seconds,
-        # Safe to garbage-collect: `phase run` copies its log to <prefix>/logs/ in the store
-        # periodically and at exit (xstilts/phases/context.py), so `sweep logs` still has it after.
-        ttl_seconds_after_finished=settings.ttl_seconds_after_finished,
-        pod_failure_policy=shared.failure_policy,
-        # Created suspended, Kueue unsuspends it on admission.
-        suspend=True if settings.kueue.queue_name else None,
-    )
-    if multi_node:
-        spec.completion_mode = "Indexed"
-        spec.completions = preset.nodes
-        spec.parallelism = preset.nodes
-        # Do not start a replacement rank while the old pod is still terminating.
-        spec.pod_replacement_policy = "Failed"
-        spec.success_policy = k8s.V1SuccessPolicy(rules=[k8s.V1SuccessPolicyRule(succeeded_indexes="0")])
     job = k8s.V1Job(
         api_version="batch/v1",
         kind="Job",
@@ -355,7 +352,7 @@ def render_phase(phase: Phase, sweep: str, store_uri: str, settings: ClusterSett
             labels=job_labels,
             annotations={"xstilts.io/phase-name": phase.name},
         ),
-        spec=spec,
+        spec=shared.job_spec.model_copy(update={"template": template}),
     )
     if not multi_node:
         return [job]

@@ -1,0 +1,126 @@
+"""Planning and rendering a 10,000-phase sweep: `expand()`, then every phase's Kubernetes objects and
+their YAML, timed separately.
+
+    .venv/bin/python benchmarks/plan_render.py [--phases 10000] [--repeat 3] [--profile]
+
+The sweep is built in memory: one encoder, nine intermediate settings (the five single registry
+tasks and four two-task mixtures), every target task, and as many seeds as it takes to reach
+`--phases` phases. Rendering streams, as `xstilts sweep render` and the reconcile loop do: each
+phase's objects are rendered, turned into YAML and dropped (only the text is kept), with the time
+split between the two. Each step runs `--repeat` times in this process (the first run is the cold one
+a CLI invocation pays; later ones have warm caches); the table shows the first run and the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime
+import os
+import platform
+import pstats
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from xstilts.plan.expand import Plan, expand
+from xstilts.render.dump import to_yaml
+from xstilts.render.job import render_phase
+from xstilts.render.settings import ClusterSettings
+from xstilts.spec.load import parse_sweep
+from xstilts.spec.models import Sweep
+
+STORE = "s3://xstilts/runs"
+SETTINGS = ClusterSettings.model_validate({
+    "namespace": "xstilts",
+    "serviceAccountName": "xstilts",
+    "s3": {"secretName": "xstilts-s3", "endpointUrl": "http://xstilts-s3.xstilts.svc:8080"},
+    "accelerateConfigMap": "xstilts-accelerate",
+    "presets": {kind: {"cpu": "8", "memory": "64Gi", "gpu": 1, "shmSize": "16Gi"}
+                for kind in ("mlm", "intermediate", "target", "evaluate")},
+})  # fmt: skip
+INTERMEDIATE = [
+    {"task": "mnli"}, {"task": "qqp"}, {"task": "sst2"}, {"task": "squad"}, {"task": "hellaswag"},
+    {"tasks": ["mnli", "squad"]}, {"tasks": ["mnli", "hellaswag"]}, {"tasks": ["qqp", "squad"]},
+    {"tasks": ["sst2", "hellaswag"], "sampling": "temperature"},
+]  # fmt: skip
+
+
+def sweep_with(seeds: int) -> Sweep:
+    return parse_sweep({
+        "name": "bench",
+        "encoders": [{"name": "xlmr", "model": "xlm-roberta-large", "retrieval_layer": 14}],
+        "intermediate": INTERMEDIATE,
+        "targets": ["xnli", "pawsx", "panx", "udpos", "xquad", "tatoeba"],
+        "seeds": list(range(1, seeds + 1)),
+    }, "bench.yaml")  # fmt: skip
+
+
+def sweep_of_size(phases: int) -> Sweep:
+    one, two = len(expand(sweep_with(1)).phases), len(expand(sweep_with(2)).phases)
+    per_seed = two - one
+    return sweep_with(max(1, -(-(phases - (one - per_seed)) // per_seed)))
+
+
+def render_and_dump(plan: Plan) -> tuple[float, float, int]:
+    """Seconds spent rendering, seconds spent in to_yaml, bytes of YAML."""
+    clock = time.perf_counter
+    rendering = dumping = 0.0
+    size = 0
+    for phase in plan.ordered():
+        start = clock()
+        objects = render_phase(phase, plan.sweep.name, STORE, SETTINGS)
+        middle = clock()
+        size += len(to_yaml(objects))
+        rendering += middle - start
+        dumping += clock() - middle
+    return rendering, dumping, size
+
+
+def timed(step: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = step()
+        times.append(time.perf_counter() - start)
+    return times, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phases", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="print the top functions of plan+render+YAML")
+    args = parser.parse_args()
+
+    sweep = sweep_of_size(args.phases)
+    plan_times, plan = timed(lambda: expand(sweep), args.repeat)
+    phases = len(plan.phases)
+    runs = [render_and_dump(plan) for _ in range(args.repeat)]
+    render_times, yaml_times = [r[0] for r in runs], [r[1] for r in runs]
+    both = [r + y for r, y in zip(render_times, yaml_times, strict=True)]
+    total = [p + b for p, b in zip(plan_times, both, strict=True)]
+
+    print(f"{phases} phases ({len(sweep.seeds)} seeds, {plan.requested} before dedupe), "
+          f"{runs[0][2] / 1e6:.1f} MB of YAML")  # fmt: skip
+    print(f"{datetime.date.today()}, nproc {os.cpu_count()}, Python {platform.python_version()}\n")
+    print("| step | first run s | median s | phases/s (median) |")
+    print("|---|---:|---:|---:|")
+    rows = [("expand()", plan_times), ("render_phase (kubernetes models)", render_times),
+            ("to_yaml (dict + YAML text)", yaml_times), ("render + YAML", both),
+            ("plan + render + YAML", total)]  # fmt: skip
+    for label, times in rows:
+        median = statistics.median(times)
+        print(f"| {label} | {times[0]:.2f} | {median:.2f} | {phases / median:,.0f} |")
+
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        render_and_dump(expand(sweep))
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
+if __name__ == "__main__":
+    main()
