@@ -17,7 +17,7 @@ from xstilts.data.lexicon import FIXTURE_LANGUAGES, Clause
 
 __all__ = ["FIXTURE_LANGUAGES", "fixture_file", "fixtures_root", "write_fixtures"]
 
-FIXTURES_VERSION = 2
+FIXTURES_VERSION = 3
 NLI = ("entailment", "neutral", "contradiction")
 UPOS = "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
 PANX = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
@@ -76,7 +76,9 @@ def xnli(n_per_lang: int, seed: int) -> Rows:
     for lang in FIXTURE_LANGUAGES:
         for clause, label, r in clauses:
             premise, hypothesis = _nli_pair(random.Random(r), lang, clause, label)
-            rows.append({"language": lang, "sentence1": premise, "sentence2": hypothesis, "gold_label": NLI[label]})
+            rows.append(
+                {"language": lang, "sentence1": premise, "sentence2": hypothesis, "gold_label": NLI[label]}
+            )
     return rows
 
 
@@ -111,11 +113,20 @@ def panx(n: int, seed: int, lang: str) -> Rows:
     for _ in range(n):
         subject = _entity(rng, lang)
         verb = [(lx.content_word(rng.choice(lx.VERBS), lang), "O")]
-        obj = _entity(rng, lang) if rng.random() < 0.5 else [(w, "O") for w in lx.words(lx.noun_phrase(rng.choice(lx.NOUNS), lang))]
+        obj = (
+            _entity(rng, lang)
+            if rng.random() < 0.5
+            else [(w, "O") for w in lx.words(lx.noun_phrase(rng.choice(lx.NOUNS), lang))]
+        )
         tail = [(lx.function_word("in", lang), "O")] + _entity(rng, lang) if rng.random() < 0.5 else []
         pairs = subject + verb + obj + tail + [(".", "O")]
-        rows.append({"tokens": [w for w, _ in pairs], "ner_tags": [PANX.index(t) for _, t in pairs],
-                     "langs": [lang] * len(pairs)})
+        rows.append(
+            {
+                "tokens": [w for w, _ in pairs],
+                "ner_tags": [PANX.index(t) for _, t in pairs],
+                "langs": [lang] * len(pairs),
+            }
+        )
     return rows
 
 
@@ -138,7 +149,11 @@ def _qa_items(rng: random.Random, n: int) -> list[tuple[list[Clause], int, str]]
         clauses = []
         for s in subjects:
             c = lx.random_clause(rng)
-            clauses.append(Clause(s, c.verb, rng.choice([x for x in lx.NOUNS if x not in subjects]), c.adjective, c.place))
+            clauses.append(
+                Clause(
+                    s, c.verb, rng.choice([x for x in lx.NOUNS if x not in subjects]), c.adjective, c.place
+                )
+            )
         items.append((clauses, rng.randrange(3), rng.choice(["what", "who"])))
     return items
 
@@ -153,9 +168,18 @@ def _qa_row(clauses: list[Clause], target: int, qtype: str, lang: str, qid: str)
         question += [lx.content_word(clause.verb, lang), "?"]
         answer = lx.text(lx.noun_phrase(clause.obj, lang))
         # the object phrase follows the verb in the target clause
-        anchor = lx.text(lx.noun_phrase(clause.subject, lang, clause.adjective)) + " " + lx.content_word(clause.verb, lang) + " "
+        anchor = (
+            lx.text(lx.noun_phrase(clause.subject, lang, clause.adjective))
+            + " "
+            + lx.content_word(clause.verb, lang)
+            + " "
+        )
     else:  # who <verb> the <object> ? -> the subject (without its adjective)
-        question = [fw("who", lang), lx.content_word(clause.verb, lang)] + lx.words(lx.noun_phrase(clause.obj, lang)) + ["?"]
+        question = (
+            [fw("who", lang), lx.content_word(clause.verb, lang)]
+            + lx.words(lx.noun_phrase(clause.obj, lang))
+            + ["?"]
+        )
         answer = lx.content_word(clause.subject, lang)
         anchor = ""
     clause_start = sum(len(p) + 1 for p in parts[:target])
@@ -164,8 +188,13 @@ def _qa_row(clauses: list[Clause], target: int, qtype: str, lang: str, qid: str)
     else:
         start = context.index(answer, clause_start)
     assert context[start : start + len(answer)] == answer
-    return {"id": qid, "title": "fixture", "context": context, "question": " ".join(question),
-            "answers": {"answer_start": [start], "text": [answer]}}
+    return {
+        "id": qid,
+        "title": "fixture",
+        "context": context,
+        "question": " ".join(question),
+        "answers": {"answer_start": [start], "text": [answer]},
+    }
 
 
 def squad(n: int, seed: int) -> Rows:
@@ -189,10 +218,20 @@ def hellaswag(n: int, seed: int, split: str) -> Rows:
         label = rng.randrange(4)
         endings = [f"the {noun} is {rng.choice(lx.ADJECTIVES)} ." for noun in others]
         endings.insert(label, f"the {clause.subject} is {rng.choice(lx.ADJECTIVES)} .")
-        rows.append({
-            "ind": ind, "activity_label": "fixture", "ctx_a": ctx, "ctx_b": "", "ctx": ctx, "endings": endings,
-            "source_id": f"fixture~{ind}", "split": split, "split_type": "indomain", "label": str(label),
-        })  # fmt: skip
+        rows.append(
+            {
+                "ind": ind,
+                "activity_label": "fixture",
+                "ctx_a": ctx,
+                "ctx_b": "",
+                "ctx": ctx,
+                "endings": endings,
+                "source_id": f"fixture~{ind}",
+                "split": split,
+                "split_type": "indomain",
+                "label": str(label),
+            }
+        )
     return rows
 
 
@@ -214,7 +253,9 @@ def qqp(n: int, seed: int) -> Rows:
         clause = lx.random_clause(rng, adjective=False, place=False)
         q1 = f"who {clause.verb} the {clause.obj} ?"
         label = idx % 2
-        q2 = q1 if label else f"who {clause.verb} the {rng.choice([x for x in lx.NOUNS if x != clause.obj])} ?"
+        q2 = (
+            q1 if label else f"who {clause.verb} the {rng.choice([x for x in lx.NOUNS if x != clause.obj])} ?"
+        )
         rows.append({"question1": q1, "question2": q2, "label": label, "idx": idx})
     return rows
 
@@ -224,9 +265,512 @@ def tatoeba(n: int, seed: int, lang: str) -> Rows:
     rows = []
     for _ in range(n):
         clause = lx.random_clause(rng)
-        rows.append({"source_sentence": lx.text(lx.realise(clause, lang)), "target_sentence": lx.text(lx.realise(clause, "en")),
-                     "source_lang": TATOEBA_ISO3[lang], "target_lang": "eng"})
+        rows.append(
+            {
+                "source_sentence": lx.text(lx.realise(clause, lang)),
+                "target_sentence": lx.text(lx.realise(clause, "en")),
+                "source_lang": TATOEBA_ISO3[lang],
+                "target_lang": "eng",
+            }
+        )
     return rows
+
+
+# ---- generators added with the full task registry (intermediate tasks, MLQA, TyDiQA, BUCC, XTREME-R) ----
+
+
+def _nli_rows(n: int, seed: int, *, adversarial: float = 0.0) -> list[tuple[str, str, int]]:
+    """(premise, hypothesis, label) in English. With probability `adversarial` a contradiction swaps the
+    roles instead of negating, and a neutral changes the object: the surface cues no longer suffice."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        label = i % 3
+        clause = lx.random_clause(rng)
+        if rng.random() < adversarial and label != 0:
+            premise = lx.text(lx.realise(clause, "en"))
+            core = (
+                clause.swapped() if label == 2 else Clause(clause.subject, clause.verb, rng.choice(lx.NOUNS))
+            )
+            out.append((premise, lx.text(lx.realise(Clause(core.subject, core.verb, core.obj), "en")), label))
+        else:
+            out.append((*_nli_pair(rng, "en", clause, label), label))
+    return out
+
+
+def anli(n: int, seed: int, rnd: int) -> Rows:
+    rows = []
+    for i, (premise, hypothesis, label) in enumerate(_nli_rows(n, seed, adversarial=0.3 * rnd)):
+        rows.append(
+            {
+                "uid": f"r{rnd}-{seed}-{i:05d}",
+                "premise": premise,
+                "hypothesis": hypothesis,
+                "label": label,
+                "reason": "",
+            }
+        )
+    return rows
+
+
+def snli(n: int, seed: int) -> Rows:
+    """SNLI keeps pairs without gold consensus with label -1 (dropped by the loader)."""
+    rows = [{"premise": p, "hypothesis": h, "label": label} for p, h, label in _nli_rows(n, seed)]
+    for row in rows[::17]:
+        row["label"] = -1
+    return rows
+
+
+def rte(n: int, seed: int) -> Rows:
+    """entailment (0) or not_entailment (1: contradiction or neutral collapsed)."""
+    return [
+        {"sentence1": p, "sentence2": h, "label": int(label != 0), "idx": i}
+        for i, (p, h, label) in enumerate(_nli_rows(n, seed))
+    ]
+
+
+def qnli(n: int, seed: int) -> Rows:
+    """entailment (0): the sentence answers the question; not_entailment (1): it is about another subject."""
+    rng = random.Random(seed)
+    rows = []
+    for idx in range(n):
+        clause = lx.random_clause(rng, place=False)
+        label = idx % 2
+        question = f"who {clause.verb} the {clause.obj} ?"
+        obj = clause.obj if label == 0 else rng.choice([x for x in lx.NOUNS if x != clause.obj])
+        sentence = lx.text(lx.realise(Clause(clause.subject, clause.verb, obj, clause.adjective), "en"))
+        rows.append({"question": question, "sentence": sentence, "label": label, "idx": idx})
+    return rows
+
+
+def mrpc(n: int, seed: int) -> Rows:
+    """equivalent (1): the place phrase moves; not_equivalent (0): the reordered sentence is negated."""
+    return [
+        {"sentence1": r["sentence1"], "sentence2": r["sentence2"], "label": int(r["label"]), "idx": i}
+        for i, r in enumerate(pawsx(n, seed, "en"))
+    ]
+
+
+def cola(n: int, seed: int) -> Rows:
+    """acceptable (1): a well-formed clause; unacceptable (0): its words in a scrambled order."""
+    rng = random.Random(seed)
+    rows = []
+    for idx in range(n):
+        words = lx.words(lx.realise(lx.random_clause(rng), "en"))
+        label = idx % 2
+        if not label:
+            body = words[:-1]
+            rng.shuffle(body)
+            words = body + ["."]
+        rows.append({"sentence": " ".join(words), "label": label, "idx": idx})
+    return rows
+
+
+def stsb(n: int, seed: int) -> Rows:
+    """Similarity 0..5 (float): how many of subject, verb, object and place the two clauses share."""
+    rng = random.Random(seed)
+    rows = []
+    for idx in range(n):
+        a_clause = lx.random_clause(rng)
+        keep = rng.randint(0, 4)
+        parts = [a_clause.subject, a_clause.verb, a_clause.obj, a_clause.place]
+        fresh = [rng.choice(lx.NOUNS), rng.choice(lx.VERBS), rng.choice(lx.NOUNS), rng.choice(lx.PLACES)]
+        mixed = parts[:keep] + fresh[keep:]
+        b_clause = Clause(mixed[0], mixed[1], mixed[2], None, mixed[3])
+        rows.append(
+            {
+                "sentence1": lx.text(lx.realise(a_clause, "en")),
+                "sentence2": lx.text(lx.realise(b_clause, "en")),
+                "label": round(keep * 1.25, 2),
+                "idx": idx,
+            }
+        )
+    return rows
+
+
+def boolq(n: int, seed: int) -> Rows:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        clauses = [lx.random_clause(rng) for _ in range(2)]
+        asked = clauses[0]
+        answer = i % 2 == 0
+        obj = asked.obj if answer else rng.choice([x for x in lx.NOUNS if x != asked.obj])
+        rows.append(
+            {
+                "question": f"does the {asked.subject} {asked.verb.removesuffix('s')} the {obj}",
+                "answer": answer,
+                "passage": " ".join(lx.text(lx.realise(c, "en")) for c in clauses),
+            }
+        )
+    return rows
+
+
+def _choices_about(
+    rng: random.Random, clause: Clause, n_choices: int, lang: str = "en"
+) -> tuple[list[str], int]:
+    """Endings: the right one is about the clause's subject, the others about nouns it never mentions."""
+    others = rng.sample([x for x in lx.NOUNS if x not in (clause.subject, clause.obj)], n_choices - 1)
+    label = rng.randrange(n_choices)
+    choices = [lx.text(lx.attribute(noun, rng.choice(lx.ADJECTIVES), lang)) for noun in others]
+    choices.insert(label, lx.text(lx.attribute(clause.subject, rng.choice(lx.ADJECTIVES), lang)))
+    return choices, label
+
+
+def commonsense_qa(n: int, seed: int) -> Rows:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        clause = lx.random_clause(rng, place=False)
+        right = clause.obj
+        wrong = rng.sample([x for x in lx.NOUNS if x not in (clause.subject, right)], 4)
+        label = rng.randrange(5)
+        texts = wrong[:label] + [right] + wrong[label:]
+        rows.append(
+            {
+                "id": f"csqa-{seed}-{i:05d}",
+                "question": f"what does the {clause.subject} {clause.verb} ?",
+                "question_concept": clause.subject,
+                "choices": {"label": list("ABCDE"), "text": texts},
+                "answerKey": "ABCDE"[label],
+            }
+        )
+    return rows
+
+
+def cosmos_qa(n: int, seed: int) -> Rows:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        clause = lx.random_clause(rng)
+        choices, label = _choices_about(rng, clause, 4)
+        rows.append(
+            {
+                "id": f"cosmos-{seed}-{i:05d}",
+                "context": lx.text(lx.realise(clause, "en")),
+                "question": "what may be true ?",
+                **{f"answer{k}": c for k, c in enumerate(choices)},
+                "label": label,
+            }
+        )
+    return rows
+
+
+def swag(n: int, seed: int, split: str) -> Rows:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        clause = lx.random_clause(rng)
+        choices, label = _choices_about(rng, clause, 4)
+        endings = [c.split(" ", 1)[1] for c in choices]  # sent2 is "the", the endings carry the rest
+        sent1 = lx.text(lx.realise(clause, "en"))
+        rows.append(
+            {
+                "video-id": f"fixture-{i}",
+                "fold-ind": str(i),
+                "startphrase": f"{sent1} the",
+                "sent1": sent1,
+                "sent2": "the",
+                "gold-source": "gold",
+                **{f"ending{k}": e for k, e in enumerate(endings)},
+                "label": label if split != "test" else -1,
+            }
+        )
+    return rows
+
+
+def piqa(n: int, seed: int) -> Rows:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        clause = lx.random_clause(rng, place=False)
+        choices, label = _choices_about(rng, clause, 2)
+        rows.append(
+            {"goal": f"to help the {clause.subject}", "sol1": choices[0], "sol2": choices[1], "label": label}
+        )
+    return rows
+
+
+def social_iqa(n: int, seed: int) -> Rows:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        clause = lx.random_clause(rng)
+        choices, label = _choices_about(rng, clause, 3)
+        rows.append(
+            {
+                "context": lx.text(lx.realise(clause, "en")),
+                "question": "how would others feel ?",
+                "answerA": choices[0],
+                "answerB": choices[1],
+                "answerC": choices[2],
+                "label": str(label + 1),
+            }
+        )
+    return rows
+
+
+def winogrande(n: int, seed: int) -> Rows:
+    """'<subject> <verb> the <object> because _ is <adjective of the subject> .' with the subject among the
+    options: the right option is the noun the second clause already describes."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        subject, obj = rng.sample(lx.NOUNS, 2)
+        adjective = rng.choice(lx.ADJECTIVES)
+        sentence = (
+            f"the {adjective} {subject} {rng.choice(lx.VERBS)} the {obj} because the _ is {adjective} ."
+        )
+        options = [subject, obj]
+        rng.shuffle(options)
+        rows.append(
+            {
+                "sentence": sentence,
+                "option1": options[0],
+                "option2": options[1],
+                "answer": str(options.index(subject) + 1),
+            }
+        )
+    return rows
+
+
+def race(n: int, seed: int) -> Rows:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        clauses = [lx.random_clause(rng) for _ in range(3)]
+        asked = rng.choice(clauses)
+        wrong = rng.sample([x for x in lx.NOUNS if x not in {c.obj for c in clauses}], 3)
+        label = rng.randrange(4)
+        rows.append(
+            {
+                "example_id": f"race-{seed}-{i:05d}",
+                "article": " ".join(lx.text(lx.realise(c, "en")) for c in clauses),
+                "answer": "ABCD"[label],
+                "question": f"what does the {asked.subject} {asked.verb} ?",
+                "options": wrong[:label] + [asked.obj] + wrong[label:],
+            }
+        )
+    return rows
+
+
+def _copa_row(rng: random.Random, lang: str, idx: int) -> dict[str, Any]:
+    clause = lx.random_clause(rng, place=False)
+    choices, label = _choices_about(rng, clause, 2, lang)
+    return {
+        "premise": lx.text(lx.realise(clause, lang)),
+        "choice1": choices[0],
+        "choice2": choices[1],
+        "question": rng.choice(["cause", "effect"]),
+        "idx": idx,
+        "label": label,
+    }
+
+
+def copa(n: int, seed: int) -> Rows:
+    """aps/super_glue copa (premise, choice1, choice2, question cause|effect, idx, label)."""
+    rng = random.Random(seed)
+    return [_copa_row(rng, "en", idx) for idx in range(n)]
+
+
+def xcopa(n: int, seed: int, lang: str) -> Rows:
+    """cambridgeltl/xcopa rows (with `changed`), in the synthetic language standing in for an XCOPA one."""
+    rng = random.Random(seed)
+    return [{**_copa_row(rng, lang, idx), "changed": False} for idx in range(n)]
+
+
+def squad_v2(n: int, seed: int) -> Rows:
+    """SQuAD rows, every third made unanswerable: the question asks about a subject the context lacks."""
+    rng = random.Random(seed)
+    rows = []
+    for i, (clauses, target, qtype) in enumerate(_qa_items(rng, n)):
+        row = _qa_row(clauses, target, qtype, "en", f"squad2-{seed}-{i}")
+        if i % 3 == 2:
+            absent = rng.choice([x for x in lx.NOUNS if all(x not in (c.subject, c.obj) for c in clauses)])
+            row["question"] = f"what does the {absent} {clauses[target].verb} ?"
+            row["answers"] = {"answer_start": [], "text": []}
+        rows.append(row)
+    return rows
+
+
+def mlqa(n: int, seed: int, context_lang: str, question_lang: str) -> Rows:
+    """MLQA.<context>.<question>: the same items in every pair of languages (ids shared across pairs)."""
+    rows = []
+    for i, (clauses, target, qtype) in enumerate(_qa_items(random.Random(seed), n)):
+        row = _qa_row(clauses, target, qtype, context_lang, f"mlqa-{seed}-{i}")
+        row["question"] = _qa_row(clauses, target, qtype, question_lang, row["id"])["question"]
+        rows.append(row)
+    return rows
+
+
+TYDIQA_FIXTURE = {"en": "english", "ru": "russian"}
+
+
+def tydiqa(n_per_lang: int, seed: int) -> Rows:
+    """google/xtreme `tydiqa`: one config for every language, the id prefix names the language."""
+    rng = random.Random(seed)
+    rows = []
+    for lang, name in TYDIQA_FIXTURE.items():
+        for i, (clauses, target, qtype) in enumerate(_qa_items(rng, n_per_lang)):
+            rows.append(_qa_row(clauses, target, qtype, lang, f"{name}-{seed}{i:06d}-0"))
+    return rows
+
+
+def lareqa(n_contexts: int, seed: int, lang: str) -> Rows:
+    """google-research-datasets/xquad_r rows (id, context, question, answers; no title): two questions per
+    paragraph, ids shared across languages (the cross-lingual id)."""
+    rows = []
+    for i, (clauses, target, qtype) in enumerate(_qa_items(random.Random(seed), n_contexts)):
+        for t in (target, (target + 1) % len(clauses)):
+            row = _qa_row(clauses, t, qtype, lang, f"xquadr-{i}-{t}")
+            rows.append({k: row[k] for k in ("id", "context", "question", "answers")})
+    return rows
+
+
+BUCC_FIXTURE = ("de", "ru")
+
+
+def bucc(n_gold: int, seed: int, lang: str) -> Rows:
+    """bucc18.<lang> in BUCC's mining setting: gold pairs plus unpaired sentences on both sides (a row with
+    one side empty) and duplicates (the same text under two ids). Ids live in the *_lang fields."""
+    rng = random.Random(seed)
+    counter = {"src": 0, "tgt": 0}
+
+    def next_id(side: str) -> str:
+        counter[side] += 1
+        return f"{lang if side == 'src' else 'en'}-{seed:03d}{counter[side]:06d}"
+
+    rows = []
+    for _ in range(n_gold):
+        clause = lx.random_clause(rng)
+        rows.append(
+            {
+                "source_sentence": lx.text(lx.realise(clause, lang)),
+                "target_sentence": lx.text(lx.realise(clause, "en")),
+                "source_lang": next_id("src"),
+                "target_lang": next_id("tgt"),
+            }
+        )
+    for _ in range(n_gold // 2):
+        rows.append(
+            {
+                "source_sentence": lx.text(lx.realise(lx.random_clause(rng), lang)),
+                "target_sentence": "",
+                "source_lang": next_id("src"),
+                "target_lang": "",
+            }
+        )
+        rows.append(
+            {
+                "source_sentence": "",
+                "target_sentence": lx.text(lx.realise(lx.random_clause(rng), "en")),
+                "source_lang": "",
+                "target_lang": next_id("tgt"),
+            }
+        )
+    rows.append({**rows[0], "target_sentence": "", "target_lang": "", "source_lang": next_id("src")})
+    rows.append({**rows[-2], "source_lang": "", "source_sentence": "", "target_lang": next_id("tgt")})
+    rng.shuffle(rows)
+    return rows
+
+
+# ---- local-file corpora (not on the hub): CCG in jiant's TSV format, Mewsli-X in xtreme's JSON lines ----
+
+_CCG_SUPERTAGS = {
+    "DET": "NP[nb]/N",
+    "ADJ": "N/N",
+    "NOUN": "N",
+    "VERB": "(S[dcl]\\NP)/NP",
+    "PART": "(S\\NP)\\(S\\NP)",
+    "ADP": "((S\\NP)\\(S\\NP))/NP",
+    "PROPN": "N",
+    "ADV": "S/S",
+    "CCONJ": "conj",
+    "PUNCT": ".",
+    "AUX": "(S\\NP)/(S\\NP)",
+}
+
+
+def ccg_tsv(n: int, seed: int) -> str:
+    """jiant's CCG format: `space-tokenised text<TAB>space-separated supertags`, one sentence a line."""
+    lines = []
+    for row in udpos(n, seed, "en"):
+        tags = [_CCG_SUPERTAGS[UPOS[t]] for t in row["pos_tags"]]
+        lines.append(" ".join(row["tokens"]) + "\t" + " ".join(tags))
+    return "\n".join(lines) + "\n"
+
+
+def ccg_tags_to_id() -> str:
+    return json.dumps({tag: i for i, tag in enumerate(sorted(set(_CCG_SUPERTAGS.values())))}, indent=1)
+
+
+MEWSLI_FIXTURE = ("en", "de", "es")
+
+
+def _mewsli_entities() -> list[dict[str, Any]]:
+    entities = []
+    names = [(f"{first} {last}", "PER") for first, last in zip(lx.FIRST_NAMES, lx.SURNAMES * 2, strict=False)]
+    names += [(org, "ORG") for org in lx.ORGS] + [(place, "LOC") for place in lx.PLACES]
+    rng = random.Random(77)
+    for i, (name, kind) in enumerate(names):
+        what = {"PER": rng.choice(lx.NOUNS[20:]), "ORG": "company", "LOC": "city"}[kind]
+        description = f"{name} is a {what} . {name} likes the {rng.choice(lx.NOUNS[:20])} ."
+        first_end = description.index(" . ") + 2
+        entities.append(
+            {
+                "entity_id": f"Q{1000 + i}",
+                "title": name,
+                "description": description,
+                "sentence_spans": [
+                    {"start": 0, "end": first_end},
+                    {"start": first_end + 1, "end": len(description)},
+                ],
+                "description_language": "en",
+                "description_url": f"https://en.wikipedia.org/wiki/Q{1000 + i}",
+            }
+        )
+    return entities
+
+
+def mewsli_entities() -> str:
+    return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in _mewsli_entities())
+
+
+def _mewsli_document(
+    rng: random.Random, lang: str, doc: str, entities: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A WikiNews-like ContextualMentions: three sentences, each opening with an entity's name."""
+    sentences, mentions, offset = [], [], 0
+    for k, entity in enumerate(rng.sample(entities, 3)):
+        clause = lx.random_clause(rng, adjective=False, place=False)
+        rest = lx.text(lx.realise(clause, lang)[len(lx.noun_phrase(clause.subject, lang)) :])
+        sentence = f"{entity['title']} {rest}"
+        span = {"start": offset, "end": offset + len(entity["title"]), "text": entity["title"]}
+        mentions.append({"example_id": f"{doc}-{k}", "mention_span": span, "entity_id": entity["entity_id"]})
+        sentences.append((offset, sentence))
+        offset += len(sentence) + 1
+    context = {
+        "document_title": doc,
+        "document_url": f"https://{lang}.wikinews.org/wiki/{doc}",
+        "document_id": doc,
+        "language": lang,
+        "text": " ".join(s for _, s in sentences),
+        "sentence_spans": [{"start": o, "end": o + len(s)} for o, s in sentences],
+        "section_title": "",
+    }
+    return {"context": context, "mentions": mentions}
+
+
+def mewsli_mentions(n_docs: int, seed: int) -> str:
+    """wikinews_mentions-<split>.jsonl: one ContextualMentions per line, in each fixture language."""
+    rng = random.Random(seed)
+    entities = _mewsli_entities()
+    docs = [
+        _mewsli_document(rng, lang, f"{lang}-{seed}-{d}", entities)
+        for lang in MEWSLI_FIXTURE
+        for d in range(n_docs)
+    ]
+    return "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
 
 
 def _datasets(scale: int) -> Iterator[tuple[str, str | None, str, Callable[[], Rows]]]:
@@ -257,6 +801,72 @@ def _datasets(scale: int) -> Iterator[tuple[str, str | None, str, Callable[[], R
         yield xt, f"XQuAD.{lang}", "validation", lambda lang=lang: xquad(100, 23, lang)
         if lang in TATOEBA_ISO3:
             yield xt, f"tatoeba.{TATOEBA_ISO3[lang]}", "validation", lambda lang=lang: tatoeba(100, 24, lang)
+    yield from _intermediate_datasets(scale)
+    yield from _target_datasets()
+
+
+def _intermediate_datasets(s: int) -> Iterator[tuple[str, str | None, str, Callable[[], Rows]]]:
+    glue = "nyu-mll/glue"
+    for rnd in (1, 2, 3):
+        yield "facebook/anli", "plain_text", f"train_r{rnd}", lambda rnd=rnd: anli(200 * s, 30 + rnd, rnd)
+        yield "facebook/anli", "plain_text", f"dev_r{rnd}", lambda rnd=rnd: anli(60, 33 + rnd, rnd)
+        yield "facebook/anli", "plain_text", f"test_r{rnd}", lambda rnd=rnd: anli(60, 36 + rnd, rnd)
+    for split, n, seed in (("train", 200 * s, 40), ("validation", 60, 41), ("test", 60, 42)):
+        yield "stanfordnlp/snli", "plain_text", split, lambda n=n, seed=seed: snli(n, seed)
+    for split, n, seed in (("train", 200 * s, 43), ("validation", 60, 44)):
+        yield glue, "rte", split, lambda n=n, seed=seed: rte(n, seed)
+        yield glue, "qnli", split, lambda n=n, seed=seed: qnli(n, seed + 10)
+        yield glue, "mrpc", split, lambda n=n, seed=seed: mrpc(n, seed + 20)
+        yield glue, "cola", split, lambda n=n, seed=seed: cola(n, seed + 30)
+        yield glue, "stsb", split, lambda n=n, seed=seed: stsb(n, seed + 40)
+        yield "google/boolq", None, split, lambda n=n, seed=seed: boolq(n, seed + 50)
+        yield "tau/commonsense_qa", None, split, lambda n=n, seed=seed: commonsense_qa(n, seed + 60)
+        yield "allenai/cosmos_qa", None, split, lambda n=n, seed=seed: cosmos_qa(n, seed + 70)
+        yield "allenai/swag", "regular", split, lambda n=n, seed=seed, split=split: swag(n, seed + 80, split)
+        yield "ybisk/piqa", None, split, lambda n=n, seed=seed: piqa(n, seed + 90)
+        yield "allenai/social_i_qa", None, split, lambda n=n, seed=seed: social_iqa(n, seed + 100)
+        yield "allenai/winogrande", "winogrande_xl", split, lambda n=n, seed=seed: winogrande(n, seed + 110)
+        yield "ehovy/race", "all", split, lambda n=n, seed=seed: race(n, seed + 120)
+        yield "aps/super_glue", "copa", split, lambda n=n, seed=seed: copa(n, seed + 130)
+        yield "rajpurkar/squad_v2", "squad_v2", split, lambda n=n, seed=seed: squad_v2(n, seed + 140)
+
+
+XCOPA_STAND_INS = {"et": "de", "it": "es", "ta": "ru"}  # XCOPA language -> synthetic fixture language
+MLQA_FIXTURE = ("en", "de", "es")  # MLQA's fixture languages (contexts)
+MLQA_LANGS = ("ar", "de", "en", "es", "hi", "vi", "zh")
+# G-XLT pairs: questions in a language without a synthetic counterpart are written in `ru` (another script).
+MLQA_QUESTION_STAND_INS = {"ar": "ru", "hi": "ru", "vi": "ru", "zh": "ru"}
+
+
+def _target_datasets() -> Iterator[tuple[str, str | None, str, Callable[[], Rows]]]:
+    xt = "google/xtreme"
+    for context_lang in MLQA_FIXTURE:
+        for question_lang in MLQA_LANGS:
+            config = f"MLQA.{context_lang}.{question_lang}"
+            q = MLQA_QUESTION_STAND_INS.get(question_lang, question_lang)
+            yield xt, config, "validation", lambda c=context_lang, q=q: mlqa(40, 50, c, q)
+            yield xt, config, "test", lambda c=context_lang, q=q: mlqa(100, 51, c, q)
+    yield xt, "tydiqa", "train", lambda: tydiqa(200, 52)
+    yield xt, "tydiqa", "validation", lambda: tydiqa(100, 53)
+    for lang in BUCC_FIXTURE:
+        yield xt, f"bucc18.{lang}", "validation", lambda lang=lang: bucc(40, 54, lang)
+        yield xt, f"bucc18.{lang}", "test", lambda lang=lang: bucc(100, 55, lang)
+    for real, synthetic in XCOPA_STAND_INS.items():
+        yield "cambridgeltl/xcopa", real, "validation", lambda lang=synthetic: xcopa(40, 56, lang)
+        yield "cambridgeltl/xcopa", real, "test", lambda lang=synthetic: xcopa(100, 57, lang)
+    for lang in FIXTURE_LANGUAGES:
+        yield "google-research-datasets/xquad_r", lang, "validation", lambda lang=lang: lareqa(30, 58, lang)
+
+
+def _local_files() -> Iterator[tuple[str, Callable[[], str]]]:
+    """Corpora that are not on the hub, in the layout a user points `data.<name>_path` at."""
+    yield "ccgbank/train.tsv", lambda: ccg_tsv(200, 60)
+    yield "ccgbank/dev.tsv", lambda: ccg_tsv(60, 61)
+    yield "ccgbank/test.tsv", lambda: ccg_tsv(60, 62)
+    yield "ccgbank/tags_to_id.json", ccg_tags_to_id
+    yield "mewsli-x/candidate_set_entities.jsonl", mewsli_entities
+    yield "mewsli-x/wikinews_mentions-dev.jsonl", lambda: mewsli_mentions(4, 63)
+    yield "mewsli-x/wikinews_mentions-test.jsonl", lambda: mewsli_mentions(10, 64)
 
 
 def corpus_lines(seed: int = 99, n_per_lang: int = 300) -> list[str]:
@@ -284,9 +894,18 @@ def write_fixtures(root: Path, size: str = "tiny") -> Path:
             for row in make():
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         os.replace(tmp, path)
+    for relative, make_text in _local_files():
+        _write_text(root / relative, make_text())
     (root / "corpus.txt").write_text("\n".join(corpus_lines()) + "\n", encoding="utf-8")
     marker.write_text(json.dumps({"version": FIXTURES_VERSION, "size": size}))
     return root
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def ensure_fixtures(size: str = "tiny") -> Path:

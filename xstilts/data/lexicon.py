@@ -160,3 +160,9 @@ def all_words(lang: str) -> list[str]:
         + [name_word(n, lang) for n in names]
         + [w for w in FUNCTION_WORDS[lang].values() if w]
     )
+
+
+def attribute(noun: str, adjective: str, lang: str) -> list[tuple[str, str]]:
+    """'the <noun> is <adjective> .' as (word, UPOS) pairs (multiple-choice endings, COPA alternatives)."""
+    verb = [(function_word("is", lang), "AUX"), (content_word(adjective, lang), "ADJ"), (".", "PUNCT")]
+    return noun_phrase(noun, lang) + verb

@@ -1,10 +1,13 @@
 """Load a task's split as canonical examples. The production path is `datasets.load_dataset` with the
 real dataset ids; fixtures are JSON-lines files in the real schemas read through `datasets` too, then
-the same filters and adapters run on both."""
+the same filters and adapters run on both. Corpora that are not on the hub (CCGbank, Mewsli-X) are read
+by their source's reader from the directory the sweep names (`data.<path_key>`), or from the fixtures."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,17 +17,21 @@ from xstilts.tasks import Source, TaskDef
 
 log = logging.getLogger(__name__)
 
-SplitRole = Literal["train", "dev", "evaluate"]
+SplitRole = Literal["train", "dev", "evaluate", "candidates"]
 
 
 class DataUnavailableError(XstiltsError):
     """A dataset could not be loaded (offline, missing, or a licensed corpus without a path)."""
 
 
+def _fixtures(data: dict[str, Any]) -> bool:
+    return data.get("source") == "fixtures"
+
+
 def _load_rows(dataset: str, config: str | None, split: str, data: dict[str, Any]):
     import datasets
 
-    if data.get("source") == "fixtures":
+    if _fixtures(data):
         root = ensure_fixtures(data.get("fixtures_size", "tiny"))
         path = fixture_file(root, dataset, config, split)
         if not path.is_file():
@@ -39,12 +46,73 @@ def _load_rows(dataset: str, config: str | None, split: str, data: dict[str, Any
         ) from None
 
 
+def local_directory(source: Source, data: dict[str, Any]) -> Path:
+    """Where a local-file source lives: `<fixtures>/<dataset>/`, or the sweep's `data.<path_key>`."""
+    if _fixtures(data):
+        return ensure_fixtures(data.get("fixtures_size", "tiny")) / source.dataset
+    path = data.get(source.path_key or "")
+    if not path:
+        raise DataUnavailableError(
+            f"{source.dataset} is not on the Hugging Face hub: set `data.{source.path_key}` in the sweep to "
+            "the directory with its files (see xstilts/tasks/readers.py for the layout)"
+        )
+    return Path(path).expanduser()
+
+
+def _read_local(source: Source, split: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    assert source.reader is not None
+    directory = local_directory(source, data)
+    try:
+        return source.reader(directory, split)
+    except FileNotFoundError as exc:
+        raise DataUnavailableError(f"cannot read {source.dataset} split {split}: {exc}") from None
+
+
+def resolve_labels(task: TaskDef, data: dict[str, Any]) -> TaskDef:
+    """The task with its label names filled in when they come from the data (CCG's supertag set); other
+    tasks are returned unchanged. Call before building a model head for the task."""
+    if task.label_reader is None or task.labels:
+        return task
+    source = task.train or task.dev
+    if source is None or not source.is_local:
+        raise ValueError(f"task '{task.name}' reads its labels from local files but has no local source")
+    try:
+        labels = task.label_reader(local_directory(source, data))
+    except FileNotFoundError as exc:
+        raise DataUnavailableError(f"{task.name}: cannot read its label set: {exc}") from None
+    return dataclasses.replace(task, labels=tuple(labels))
+
+
+def sources_for(
+    task: TaskDef, role: SplitRole, lang: str = "en", stage: int | None = None
+) -> tuple[Source, ...]:
+    """The sources behind one role of a task (several for the treebanks of a UD-POS language)."""
+    found: tuple[Source, ...]
+    if role == "train" and stage is not None:
+        found = task.training_sources()[stage : stage + 1]
+    elif role == "train":
+        found = (task.train,) if task.train is not None else ()
+    elif role == "evaluate":
+        found = task.evaluation_sources(lang)
+    else:
+        single = {"dev": task.dev, "candidates": task.candidates}[role]
+        found = (single,) if single is not None else ()
+    if not found:
+        raise ConfigError(f"task '{task.name}' has no {role} split" + (f" (stage {stage})" if stage else ""),
+                          field="task", fix="check the task's role in `xstilts tasks list`")  # fmt: skip
+    return found
+
+
 def source_for(task: TaskDef, role: SplitRole) -> Source:
-    source = {"train": task.train, "dev": task.dev, "evaluate": task.evaluate}[role]
-    if source is None:
-        raise ConfigError(f"task '{task.name}' has no {role} split", field="task",
-                          fix="check the task's role in `xstilts tasks list`")
-    return source
+    return sources_for(task, role)[0]
+
+
+def _rows(task: TaskDef, source: Source, lang: str, data: dict[str, Any]) -> tuple[str, Iterable[Any]]:
+    dataset, config, split = source.resolve(lang, task.config_lang(lang))
+    where = f"{dataset}/{config}/{split}"
+    if source.is_local:
+        return where, _read_local(source, split, data)
+    return where, _load_rows(dataset, config, split, data)
 
 
 def load_examples(
@@ -53,21 +121,31 @@ def load_examples(
     data: dict[str, Any],
     lang: str = "en",
     limit: int | None = None,
+    stage: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Canonical examples of one task split in one language (see `xstilts.tasks.base` for the shapes)."""
-    source = source_for(task, role)
-    dataset, config, split = source.resolve(lang, task.config_lang(lang))
-    rows = _load_rows(dataset, config, split, data)
-    dev_lang = "en" if role != "evaluate" else lang
-    out = []
-    for row in rows:
-        if source.where is not None and not source.where(row, dev_lang):
-            continue
-        out.append(source.adapter(row))
-        if limit is not None and len(out) >= limit:
-            break
+    """Canonical examples of one task split in one language (see `xstilts.tasks.base` for the shapes).
+
+    `stage` picks one source of a staged training (`TaskDef.train_stages`, XCOPA: 0 = SIQA, 1 = COPA);
+    without it, "train" is the task's `train` source. `limit` caps the number of rows read (an adapter may
+    turn one row into several records: LAReQA). Training and dev rows are filtered as English.
+    """
+    row_lang = "en" if role in ("train", "dev") else lang
+    out: list[dict[str, Any]] = []
+    kept = 0
+    places = []
+    for source in sources_for(task, role, lang, stage):
+        where, rows = _rows(task, source, lang, data)
+        places.append(where)
+        for row in rows:
+            if limit is not None and kept >= limit:
+                break
+            if source.where is not None and not source.where(row, row_lang):
+                continue
+            record = source.adapter(row)
+            out.extend(record if isinstance(record, list) else [record])
+            kept += 1
     if not out:
-        raise DataUnavailableError(f"{task.name}: no examples for {role} in '{lang}' ({dataset}/{config}/{split})")
+        raise DataUnavailableError(f"{task.name}: no examples for {role} in '{lang}' ({', '.join(places)})")
     return out
 
 

@@ -1,19 +1,30 @@
 """Zero-shot evaluation in every language of a target task (one process, all languages), and retrieval
-evaluation (Tatoeba, BUCC) straight from an encoder-bearing phase."""
+evaluation straight from an encoder-bearing phase: Tatoeba (nearest English neighbour, accuracy), BUCC
+(margin mining, threshold from the dev/sample split reused on test, P/R/F1) and ranked retrieval with
+mAP@20 (LAReQA: every language's questions against the answer sentences of all evaluated languages;
+Mewsli-X: mentions against the shared entity descriptions). Embeddings: mean over non-padding tokens of
+the configurable hidden layer (`retrieval_layer`)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from xstilts.data.features import featurize, retrieval
-from xstilts.data.load import load_examples
+from xstilts.data.load import load_examples, resolve_labels
 from xstilts.phases.context import PhaseContext
 from xstilts.tasks import Format, TaskDef, get_task
 
 # Hidden-states index for retrieval embeddings by encoder depth (DESIGN.md section 4): XLM-R Large 14,
 # mBERT 8. Other depths use the same relative position (about 60% of the way up).
 RETRIEVAL_LAYER_BY_DEPTH = {24: 14, 12: 8}
+MAP_AT = 20  # LAReQA and Mewsli-X report mAP@20
+QUERY_BLOCK = 256  # queries scored at once (the Mewsli-X pool has ~1M entities)
+
+Embed = Callable[[list[str]], np.ndarray]
 
 
 def retrieval_layer(num_layers: int, configured: int | None) -> int:
@@ -37,7 +48,7 @@ def _summary(task: TaskDef, per_lang: dict[str, dict[str, float]]) -> dict[str, 
         "task": task.name,
         "metric": task.metric,
         "languages": per_lang,
-        "average": sum(scores.values()) / len(scores),
+        "average": sum(scores.values()) / len(scores) if scores else None,
         "average_zero_shot": sum(non_en) / len(non_en) if non_en else None,
     }
 
@@ -49,57 +60,227 @@ def run_trained(ctx: PhaseContext, task: TaskDef) -> dict[str, Any]:
     from xstilts.evaluate.scoring import score
     from xstilts.modeling.model import MultiTaskModel
 
+    config = ctx.config
+    task = resolve_labels(task, config["data"])
     model_dir = ctx.upstream_model("model")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = MultiTaskModel.load(model_dir, [task])
-    config = ctx.config
     per_lang = {}
     for lang in config["languages"]:
-        examples = load_examples(task, "evaluate", config["data"], lang, limit=config.get("max_eval_examples"))
+        examples = load_examples(
+            task, "evaluate", config["data"], lang, limit=config.get("max_eval_examples")
+        )
         features = featurize(task, tokenizer, examples, config["max_length"], config["doc_stride"])
         outputs = predict(model, task, features, tokenizer.pad_token_id)
         metrics, records = score(task, examples, features, outputs, lang)
         per_lang[lang] = metrics
         _write_predictions(ctx, lang, records)
-        ctx.progress.event("evaluated", task=task.name, language=lang, examples=len(examples), score=metrics["score"])
+        ctx.progress.event(
+            "evaluated", task=task.name, language=lang, examples=len(examples), score=metrics["score"]
+        )
     return _summary(task, per_lang)
+
+
+# ---- retrieval straight from an encoder ------------------------------------------------------------
+
+
+def make_embedder(encoder, tokenizer, layer: int, max_length: int) -> Embed:
+    """texts -> [n, hidden] mean-pooled embeddings of hidden_states[layer] (not normalised)."""
+    from xstilts.evaluate.predict import embed
+
+    def run(texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, encoder.config.hidden_size), dtype=np.float32)
+        return embed(encoder, retrieval(tokenizer, texts, max_length), tokenizer.pad_token_id, layer)
+
+    return run
+
+
+def evaluate_tatoeba(
+    examples: list[dict[str, Any]], embed_texts: Embed
+) -> tuple[dict[str, float], list[dict]]:
+    """Nearest English neighbour of each sentence; rows are gold-aligned, so the English side is sorted
+    first and position carries no signal."""
+    from xstilts.evaluate import metrics as m
+
+    english = sorted(range(len(examples)), key=lambda i: (examples[i]["target"], i))
+    gold = [english.index(i) for i in range(len(examples))]
+    src = embed_texts([e["source"] for e in examples])
+    tgt = embed_texts([examples[i]["target"] for i in english])
+    predicted = m.tatoeba_predictions(src, tgt)
+    accuracy = m.accuracy(predicted, gold)
+    records = [
+        {"source": e["source"], "prediction": examples[english[p]]["target"], "target": e["target"]}
+        for e, p in zip(examples, predicted, strict=True)
+    ]
+    return {"accuracy": accuracy, "score": accuracy}, records
+
+
+def bitext_sides(
+    examples: list[dict[str, Any]],
+) -> tuple[dict[str, str], dict[str, str], set[tuple[str, str]]]:
+    """(source id -> text, target id -> text, gold id pairs) of BUCC rows. Rows whose ids are missing or
+    not unique on a side (the hub's gold-only rows may carry language codes) get row-number ids."""
+    source_ids = [e["source_id"] for e in examples if e["source"]]
+    target_ids = [e["target_id"] for e in examples if e["target"]]
+    usable_src = all(source_ids) and len(set(source_ids)) == len(source_ids)
+    usable_tgt = all(target_ids) and len(set(target_ids)) == len(target_ids)
+    src: dict[str, str] = {}
+    tgt: dict[str, str] = {}
+    gold: set[tuple[str, str]] = set()
+    for row, e in enumerate(examples):
+        sid = (e["source_id"] if usable_src else f"src-{row}") if e["source"] else ""
+        tid = (e["target_id"] if usable_tgt else f"tgt-{row}") if e["target"] else ""
+        if sid:
+            src[sid] = e["source"]
+        if tid:
+            tgt[tid] = e["target"]
+        if sid and tid:
+            gold.add((sid, tid))
+    return src, tgt, gold
+
+
+def bucc_mine(examples: list[dict[str, Any]], embed_texts: Embed) -> tuple[list, set[tuple[str, str]]]:
+    """Ratio-margin candidates (k=4 each way, duplicate texts share one row) and the gold pairs."""
+    from xstilts.evaluate import metrics as m
+
+    src, tgt, gold = bitext_sides(examples)
+    src_ids, tgt_ids = list(src), list(tgt)
+    src_texts, tgt_texts = [src[i] for i in src_ids], [tgt[i] for i in tgt_ids]
+    candidates = m.bucc_candidates(
+        embed_texts(src_texts), embed_texts(tgt_texts), src_ids, tgt_ids, src_texts, tgt_texts, k=4
+    )
+    return candidates, gold
+
+
+def evaluate_bucc(
+    dev: list[dict[str, Any]], test: list[dict[str, Any]], embed_texts: Embed
+) -> tuple[dict[str, float], list[dict]]:
+    """Threshold tuned for F1 on the dev (sample) split, P/R/F1 on the test (training) split with it."""
+    from xstilts.evaluate import metrics as m
+
+    dev_candidates, dev_gold = bucc_mine(dev, embed_texts)
+    threshold = m.bucc_optimize_threshold(dev_candidates, dev_gold)
+    test_candidates, test_gold = bucc_mine(test, embed_texts)
+    metrics = m.bucc_scores(test_candidates, test_gold, threshold)
+    metrics["score"] = metrics["f1"]
+    records = [
+        {"source_id": s, "target_id": t, "margin": score, "gold": (s, t) in test_gold}
+        for score, s, t in test_candidates
+        if score >= threshold
+    ]
+    return metrics, records
+
+
+def _merge_candidates(
+    records: list[dict[str, Any]], pool: dict[tuple[str, str], dict[str, Any]], lang: str
+) -> None:
+    """Add a language's candidates to the pool keyed by (language, id); a candidate seen again (another
+    question on the same paragraph) gains that question's groups."""
+    for record in records:
+        key = (lang, record["id"])
+        if key in pool:
+            pool[key]["groups"] = sorted(set(pool[key]["groups"]) | set(record["groups"]))
+        else:
+            pool[key] = {"text": record["text"], "groups": list(record["groups"])}
+
+
+def ranked_retrieval(
+    queries: dict[str, list[dict[str, Any]]], pool: dict[tuple[str, str], dict[str, Any]], embed_texts: Embed
+) -> tuple[dict[str, dict[str, float]], dict[str, list[dict]]]:
+    """mAP@20 per query language against the whole pool (cosine similarity); queries whose group has no
+    candidate in the pool are left out and counted."""
+    from xstilts.evaluate import metrics as m
+
+    keys = list(pool)
+    by_group: dict[str, set[int]] = {}
+    for index, key in enumerate(keys):
+        for group in pool[key]["groups"]:
+            by_group.setdefault(group, set()).add(index)
+    candidates = _unit(embed_texts([pool[k]["text"] for k in keys]))
+    per_lang, records = {}, {}
+    for lang, lang_queries in queries.items():
+        answerable = [q for q in lang_queries if by_group.get(q["group"])]
+        vectors = _unit(embed_texts([q["text"] for q in answerable]))
+        total, lang_records = 0.0, []
+        for lo in range(0, len(answerable), QUERY_BLOCK):
+            block = vectors[lo : lo + QUERY_BLOCK] @ candidates.T
+            relevant = [by_group[q["group"]] for q in answerable[lo : lo + QUERY_BLOCK]]
+            total += m.mean_average_precision_at_k(block, relevant, k=MAP_AT) * len(relevant)
+            for q, row in zip(answerable[lo : lo + QUERY_BLOCK], block, strict=True):
+                top = np.argsort(-row, kind="stable")[:MAP_AT]
+                lang_records.append(
+                    {"id": q["id"], "gold": q["group"], "predictions": [keys[i][1] for i in top]}
+                )
+        value = total / len(answerable) if answerable else 0.0
+        per_lang[lang] = {
+            "map@20": value,
+            "score": value,
+            "queries": len(answerable),
+            "queries_without_gold": len(lang_queries) - len(answerable),
+            "candidates": len(keys),
+        }
+        records[lang] = lang_records
+    return per_lang, records
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms == 0, 1, norms)
 
 
 def run_retrieval(ctx: PhaseContext, task: TaskDef) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    from xstilts.evaluate import metrics as m
-    from xstilts.evaluate.predict import embed
     from xstilts.modeling.model import load_encoder
 
     model_dir = ctx.upstream_model("encoder")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     encoder = load_encoder(model_dir)
     layer = retrieval_layer(encoder.config.num_hidden_layers, ctx.config.get("retrieval_layer"))
-    config = ctx.config
-    per_lang = {}
-    for lang in config["languages"]:
-        if lang == "en":
-            continue
-        examples = load_examples(task, "evaluate", config["data"], lang, limit=config.get("max_eval_examples"))
-        # Rows are gold-aligned: sort the English side so that position carries no signal.
-        english = sorted(range(len(examples)), key=lambda i: (examples[i]["target"], i))
-        gold = [english.index(i) for i in range(len(examples))]
-        src = embed(encoder, retrieval(tokenizer, [e["source"] for e in examples], config["max_length"]),
-                    tokenizer.pad_token_id, layer)
-        tgt = embed(encoder, retrieval(tokenizer, [examples[i]["target"] for i in english], config["max_length"]),
-                    tokenizer.pad_token_id, layer)  # fmt: skip
-        predicted = m.tatoeba_predictions(src, tgt)
-        accuracy = m.tatoeba_accuracy(src, tgt, gold)
-        per_lang[lang] = {"accuracy": accuracy, "score": accuracy}
-        _write_predictions(ctx, lang, [
-            {"source": e["source"], "prediction": examples[english[p]]["target"], "target": e["target"]}
-            for e, p in zip(examples, predicted, strict=True)
-        ])  # fmt: skip
-        ctx.progress.event("evaluated", task=task.name, language=lang, examples=len(examples), score=accuracy)
-    summary = _summary(task, per_lang)
+    embed_texts = make_embedder(encoder, tokenizer, layer, ctx.config["max_length"])
+    summary = _summary(task, retrieval_scores(ctx, task, embed_texts))
     summary["layer"] = layer
     return summary
+
+
+def retrieval_scores(ctx: PhaseContext, task: TaskDef, embed_texts: Embed) -> dict[str, dict[str, float]]:
+    """Per-language metrics of a retrieval task (writes the predictions, reports progress)."""
+    config = ctx.config
+    data, limit = config["data"], config.get("max_eval_examples")
+    languages = [lang for lang in config["languages"] if lang != "en" or task.metric == "map@20"]
+    if task.metric == "map@20":
+        loaded = {lang: load_examples(task, "evaluate", data, lang, limit=limit) for lang in languages}
+        shared = load_examples(task, "candidates", data) if task.candidates is not None else []
+        per_lang, records = ranked_retrieval(*_ranking_inputs(loaded, shared), embed_texts)
+        for lang in languages:
+            _write_predictions(ctx, lang, records[lang])
+            ctx.progress.event("evaluated", task=task.name, language=lang, score=per_lang[lang]["score"])
+        return per_lang
+    per_lang = {}
+    for lang in languages:
+        examples = load_examples(task, "evaluate", data, lang, limit=limit)
+        if task.metric == "bucc_f1":
+            metrics, records = evaluate_bucc(load_examples(task, "dev", data, lang), examples, embed_texts)
+        else:
+            metrics, records = evaluate_tatoeba(examples, embed_texts)
+        per_lang[lang] = metrics
+        _write_predictions(ctx, lang, records)
+        ctx.progress.event(
+            "evaluated", task=task.name, language=lang, examples=len(examples), score=metrics["score"]
+        )
+    return per_lang
+
+
+def _ranking_inputs(
+    loaded: dict[str, list[dict[str, Any]]], shared: list[dict[str, Any]]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[tuple[str, str], dict[str, Any]]]:
+    queries = {lang: [r for r in records if r["kind"] == "query"] for lang, records in loaded.items()}
+    pool: dict[tuple[str, str], dict[str, Any]] = {}
+    _merge_candidates(shared, pool, "*")
+    for lang, records in loaded.items():
+        _merge_candidates([r for r in records if r["kind"] == "candidate"], pool, lang)
+    return queries, pool
 
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
