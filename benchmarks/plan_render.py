@@ -63,27 +63,40 @@ def sweep_of_size(phases: int) -> Sweep:
     return sweep_with(max(1, -(-(phases - (one - per_seed)) // per_seed)))
 
 
-def render_and_dump(plan: Plan) -> tuple[float, float, int]:
-    """Seconds spent rendering, seconds spent in to_yaml, bytes of YAML."""
-    clock = time.perf_counter
-    rendering = dumping = 0.0
+Clock = tuple[float, float]  # (wall, CPU) seconds
+
+
+def now() -> Clock:
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: Clock) -> Clock:
+    wall, cpu = now()
+    return wall - start[0], cpu - start[1]
+
+
+def render_and_dump(plan: Plan) -> tuple[Clock, Clock, int]:
+    """(wall, CPU) seconds spent rendering, the same in to_yaml, and bytes of YAML."""
+    rendering, dumping = [0.0, 0.0], [0.0, 0.0]
     size = 0
     for phase in plan.ordered():
-        start = clock()
+        start = now()
         objects = render_phase(phase, plan.sweep.name, STORE, SETTINGS)
-        middle = clock()
+        middle = now()
         size += len(to_yaml(objects))
-        rendering += middle - start
-        dumping += clock() - middle
-    return rendering, dumping, size
+        end = now()
+        for i in (0, 1):
+            rendering[i] += middle[i] - start[i]
+            dumping[i] += end[i] - middle[i]
+    return (rendering[0], rendering[1]), (dumping[0], dumping[1]), size
 
 
-def timed(step: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
+def timed(step: Callable[[], Any], repeat: int) -> tuple[list[Clock], Any]:
     times, result = [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = now()
         result = step()
-        times.append(time.perf_counter() - start)
+        times.append(since(start))
     return times, result
 
 
@@ -99,20 +112,26 @@ def main() -> None:
     phases = len(plan.phases)
     runs = [render_and_dump(plan) for _ in range(args.repeat)]
     render_times, yaml_times = [r[0] for r in runs], [r[1] for r in runs]
-    both = [r + y for r, y in zip(render_times, yaml_times, strict=True)]
-    total = [p + b for p, b in zip(plan_times, both, strict=True)]
+
+    def add(*columns: list[Clock]) -> list[Clock]:
+        return [(sum(c[0] for c in row), sum(c[1] for c in row)) for row in zip(*columns, strict=True)]
+
+    both = add(render_times, yaml_times)
+    total = add(plan_times, both)
 
     print(f"{phases} phases ({len(sweep.seeds)} seeds, {plan.requested} before dedupe), "
           f"{runs[0][2] / 1e6:.1f} MB of YAML")  # fmt: skip
-    print(f"{datetime.date.today()}, nproc {os.cpu_count()}, Python {platform.python_version()}\n")
-    print("| step | first run s | median s | phases/s (median) |")
-    print("|---|---:|---:|---:|")
+    print(f"{datetime.date.today()}, nproc {os.cpu_count()}, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.2f}\n")  # fmt: skip
+    print("| step | wall s, first run | wall s, median | CPU s, median | phases/s (wall median) |")
+    print("|---|---:|---:|---:|---:|")
     rows = [("expand()", plan_times), ("render_phase (kubernetes models)", render_times),
-            ("to_yaml (dict + YAML text)", yaml_times), ("render + YAML", both),
+            ("to_yaml (model -> YAML text)", yaml_times), ("render + YAML", both),
             ("plan + render + YAML", total)]  # fmt: skip
     for label, times in rows:
-        median = statistics.median(times)
-        print(f"| {label} | {times[0]:.2f} | {median:.2f} | {phases / median:,.0f} |")
+        wall = statistics.median(t[0] for t in times)
+        cpu = statistics.median(t[1] for t in times)
+        print(f"| {label} | {times[0][0]:.2f} | {wall:.2f} | {cpu:.2f} | {phases / wall:,.0f} |")
 
     if args.profile:
         profiler = cProfile.Profile()

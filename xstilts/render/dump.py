@@ -181,7 +181,7 @@ def _mapping(pairs: Any, indent: int, first: str, out: list[str]) -> None:
     pad = " " * indent
     child = pad + "  "
     prefix = first
-    keys, anywhere = _KEYS, _ANYWHERE
+    keys, anywhere, frozen = _KEYS, _ANYWHERE, _FROZEN
     for key, value in pairs:
         head = prefix + (keys.get(key) or _key(key, len(prefix)))
         prefix = pad
@@ -194,14 +194,14 @@ def _mapping(pairs: Any, indent: int, first: str, out: list[str]) -> None:
                 out.append(head + " []")
                 continue
             out.append(head)
-            lines = _frozen_lines(value, indent, "")
+            lines = _frozen_lines(value, indent, "") if id(value) in frozen else None
             if lines is None:
                 _sequence(value, indent, out)
             else:
                 out.extend(lines)
             continue
         if kind is dict or isinstance(value, BaseModel):
-            lines = _frozen_lines(value, indent + 2, child)
+            lines = _frozen_lines(value, indent + 2, child) if id(value) in frozen else None
             if lines is not None:
                 out.append(head)
                 out.extend(lines)
@@ -218,13 +218,13 @@ def _mapping(pairs: Any, indent: int, first: str, out: list[str]) -> None:
 
 def _sequence(items: list[Any], indent: int, out: list[str]) -> None:
     dash = " " * indent + "- "
-    anywhere = _ANYWHERE
+    anywhere, frozen = _ANYWHERE, _FROZEN
     for item in items:
         kind = type(item)
         if kind is str:
             out.append(dash + (anywhere.get(item) or _str(item, indent + 2)))
         elif kind is dict or isinstance(item, BaseModel):
-            lines = _frozen_lines(item, indent + 2, dash)
+            lines = _frozen_lines(item, indent + 2, dash) if id(item) in frozen else None
             if lines is not None:
                 out.extend(lines)
                 continue
