@@ -41,7 +41,9 @@ def test_intermediate_mnli_improves_zero_shot_pawsx(tmp_path: Path):
     zero_shot: dict[tuple[str, int], float] = {}
     for run in plan.runs:
         metrics = json.loads((store / plan.phases[run.evaluate].prefix / "metrics.json").read_text())
-        zero_shot[(run.setting, run.seed)] = statistics.mean(metrics["languages"][lang]["score"] for lang in ZERO_SHOT)
+        zero_shot[(run.setting, run.seed)] = statistics.mean(
+            metrics["languages"][lang]["score"] for lang in ZERO_SHOT
+        )
     gains = [zero_shot[("mnli", seed)] - zero_shot[(BASELINE, seed)] for seed in SEEDS]
     print("zero-shot PAWS-X accuracy (de, es mean):", zero_shot, "gains:", gains)
     assert all(gain > 0 for gain in gains), f"MNLI helps on every seed: {gains}"

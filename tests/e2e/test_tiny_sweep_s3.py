@@ -20,14 +20,19 @@ def test_tiny_sweep_on_s3_end_to_end(tmp_path: Path):
         bucket = server.create_bucket("xstilts-e2e")
         env = env_for(server)
         store = f"s3://{bucket}/runs"
-        first = run_xstilts("sweep", "submit", str(TINY), "--store", store, env=env, cwd=tmp_path, timeout=1200)
+        first = run_xstilts(
+            "sweep", "submit", str(TINY), "--store", store, env=env, cwd=tmp_path, timeout=1200
+        )
         assert first.returncode == 0, first.stderr[-4000:]
         assert "Report:" in first.stderr
 
         plan = expand(load_sweep(TINY))
         client = server.client()
-        keys = {o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                for o in page.get("Contents", [])}  # fmt: skip
+        keys = {
+            o["Key"]
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])
+        }
         for phase in plan.ordered():
             assert f"runs/{phase.prefix}/_COMPLETE" in keys, phase.name
             assert f"runs/{phase.prefix}/lineage.json" in keys
@@ -35,7 +40,9 @@ def test_tiny_sweep_on_s3_end_to_end(tmp_path: Path):
         assert any(k.endswith("/predictions/de.jsonl") for k in keys)
         for key in (k for k in keys if k.endswith(("lineage.json", "phase.log"))):
             body = client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-            assert server.secret_key not in body and server.access_key not in body, f"credentials leaked in {key}"
+            assert server.secret_key not in body and server.access_key not in body, (
+                f"credentials leaked in {key}"
+            )
 
         second = run_xstilts("sweep", "submit", str(TINY), "--store", store, env=env, cwd=tmp_path)
         assert second.returncode == 0, second.stderr[-2000:]

@@ -96,14 +96,45 @@ def _hold_lock(address: str):
     return handle
 
 
+def _rank() -> int:
+    """This process's global rank under `accelerate launch`/torchrun (0 when launched alone)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+TRAINING_KINDS = ("mlm", "intermediate", "target")
+
+
 def run_phase(address: str, store: Store | str) -> str:
-    """Run one phase and commit it. Returns 'done' or 'skipped' (already complete)."""
+    """Run one phase and commit it. Returns 'done' or 'skipped' (already complete).
+
+    Under a multi-process launch every rank trains; rank 0 alone holds the lock, logs, writes the
+    outputs and commits them."""
     store = open_store(store) if isinstance(store, str) else store
+    if _rank() != 0:
+        return _run_worker(address, store)
     lock = _hold_lock(address)
     try:
         return _run_locked(address, store)
     finally:
         lock.close()
+
+
+def _run_worker(address: str, store: Store) -> str:
+    phase = read_phase(store, address)
+    if phase.kind not in TRAINING_KINDS or is_complete(store, phase.prefix):
+        return "skipped"
+    with open(os.devnull, "w") as quiet:
+        staging = staging_root() / address
+        ctx = PhaseContext(
+            store=store, phase=phase, staging=staging, progress=ProgressLog(phase.name, stream=quiet)
+        )
+        scratch = staging_root() / f"{address}-rank-{_rank()}"
+        ctx.out = scratch  # outputs of non-main ranks are discarded
+        try:
+            _dispatch(ctx)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return "done"
 
 
 def _run_locked(address: str, store: Store) -> str:

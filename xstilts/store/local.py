@@ -46,7 +46,15 @@ class LocalStore(Store):
             raise FileNotFoundError(f"{self.uri}/{key}")
         local_path = Path(local_path)
         local_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, local_path)
+        # Copy to a temporary name and rename: concurrent readers (ranks) never see half a file.
+        fd, tmp = tempfile.mkstemp(dir=local_path.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, local_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self._atomic_write(self._path(key), lambda handle: handle.write(data))

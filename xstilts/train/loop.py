@@ -263,4 +263,5 @@ def train(
         progress.event(
             "selected", step=result.best_step, score=result.best_dev["score"] if result.best_dev else None
         )
+    accelerator.wait_for_everyone()  # no rank may clean up staging while another still reads it
     return accelerator.unwrap_model(model), result
