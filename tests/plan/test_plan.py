@@ -105,3 +105,52 @@ def test_mlm_phase_precedes_every_setting():
     mlm = next(p for p in plan.ordered() if p.kind == "mlm")
     users = [p for p in plan.ordered() if mlm.address in p.inputs.values()]
     assert {p.kind for p in users} == {"intermediate", "target"}
+
+
+def test_task_subsets_generate_mixtures():
+    pool = ["mnli", "squad", "hellaswag", "qqp"]
+    every = plan_of(intermediate_subsets=[{"pool": pool, "k": 2}], targets=["pawsx"])
+    names = sorted(p.label for p in every.ordered() if p.kind == "intermediate")
+    assert len(names) == 6 and "mnli+squad" in names
+    a = plan_of(intermediate_subsets=[{"pool": pool, "k": 3, "count": 2, "seed": 7}], targets=["pawsx"])
+    b = plan_of(intermediate_subsets=[{"pool": pool, "k": 3, "count": 2, "seed": 7}], targets=["pawsx"])
+    assert set(a.phases) == set(b.phases), "seeded random subsets are reproducible"
+    assert sum(p.kind == "intermediate" for p in a.ordered()) == 2
+    singles = plan_of(intermediate_subsets=[{"pool": pool, "k": 1}], targets=["pawsx"])
+    assert all(len(p.config["tasks"]) == 1 for p in singles.ordered() if p.kind == "intermediate")
+
+
+def test_augmentation_and_robustness_change_only_what_they_touch():
+    plain = plan_of(intermediate=[{"task": "mnli"}], targets=["pawsx"])
+    augmented = plan_of(
+        intermediate=[
+            {"task": "mnli"},
+            {"name": "mnli-noisy", "task": "mnli", "augment": [{"name": "char_noise", "rate": 0.1}]},
+        ],
+        targets=["pawsx"],
+    )
+    assert set(plain.phases) <= set(augmented.phases), "adding a setting leaves the others' addresses alone"
+    noisy = next(p for p in augmented.ordered() if p.label == "mnli-noisy")
+    assert noisy.config["augment"][0]["name"] == "char_noise"
+    robust = plan_of(
+        intermediate=[{"task": "mnli"}], targets=["pawsx"], robustness=[{"name": "word_perturb", "rate": 0.2}]
+    )
+    evaluate = next(p for p in robust.ordered() if p.kind == "evaluate")
+    assert evaluate.config["perturbations"][0]["name"] == "word_perturb"
+    trained = {p.address for p in robust.ordered() if p.kind != "evaluate"}
+    assert trained <= set(plain.phases), "robustness evaluation reuses the trained models"
+
+
+def test_domain_alignment_analysis_phase():
+    plan = plan_of(
+        intermediate=[{"task": "mnli"}, {"task": "squad"}],
+        targets=["pawsx", "xquad"],
+        analysis={"domain_alignment": True},
+    )
+    (address,) = plan.analyses
+    phase = plan.phases[address]
+    assert phase.kind == "analysis"
+    assert phase.config["intermediate_tasks"] == ["mnli", "squad"] and phase.config["targets"] == [
+        "pawsx",
+        "xquad",
+    ]

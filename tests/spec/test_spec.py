@@ -145,3 +145,15 @@ def test_arbitrary_bytes_never_crash_the_loader(tmp_path_factory, blob):
         load_sweep(path)
     except ConfigError:
         pass
+
+
+def test_code_switching_needs_a_dictionary():
+    with pytest.raises(ConfigError, match=r"field 'intermediate\[0\].augment\[0\]'.*needs a 'dictionary'"):
+        parse_sweep(
+            {**BASE, "intermediate": [{"task": "mnli", "augment": [{"name": "code_switch"}]}]}, "x.yaml"
+        )
+
+
+def test_subset_larger_than_pool_is_rejected():
+    with pytest.raises(ConfigError, match="larger than the pool"):
+        parse_sweep({**BASE, "intermediate_subsets": [{"pool": ["mnli", "squad"], "k": 3}]}, "x.yaml")

@@ -32,6 +32,7 @@ class Plan:
     sweep: Sweep
     phases: dict[str, Phase] = field(default_factory=dict)  # address -> phase, in topological order
     runs: list[Run] = field(default_factory=list)
+    analyses: list[str] = field(default_factory=list)  # addresses of analysis phases
 
     @property
     def requested(self) -> int:
@@ -153,6 +154,8 @@ class _Expander:
             "training": training,
             "deepspeed": self.sweep.deepspeed.model_dump(),
         }
+        if spec.augment:  # only when used, so that plain settings keep their addresses
+            config["augment"] = [a.model_dump() for a in spec.augment]
         address = content_address("intermediate", config, {"encoder": upstream})
         return self.plan.add(
             Phase(
@@ -198,6 +201,8 @@ class _Expander:
             "max_eval_examples": training["max_eval_examples"],
             "retrieval_layer": encoder.retrieval_layer,
         }
+        if self.sweep.robustness:
+            config["perturbations"] = [p.model_dump(exclude={"copies"}) for p in self.sweep.robustness]
         role = "model" if task.needs_target_training else "encoder"
         address = content_address("evaluate", config, {role: upstream})
         return self.plan.add(
@@ -212,11 +217,37 @@ class _Expander:
             )
         )
 
+    def analysis(self, encoder_address: str, spec: EncoderSpec) -> str:
+        """Domain alignment between every intermediate task and every target task (one phase per encoder)."""
+        intermediate = sorted({t for i in self.sweep.intermediate for t in i.task_names})
+        targets = [get_task(t).name for t in self.sweep.targets]
+        config = {
+            "task": "domain-alignment",
+            "intermediate_tasks": intermediate,
+            "targets": targets,
+            "data": self.data,
+            "max_examples": self.sweep.analysis.max_examples,
+            "retrieval_layer": spec.retrieval_layer,
+        }
+        address = content_address("analysis", config, {"encoder": encoder_address})
+        return self.plan.add(
+            Phase(
+                kind="analysis",
+                address=address,
+                label="domain-alignment",
+                config=config,
+                inputs={"encoder": encoder_address},
+                resources=_resources(self.sweep, "evaluate"),
+            )
+        )
+
     def expand(self) -> Plan:
         sweep = self.sweep
         targets = [get_task(t) for t in sweep.targets]
         for enc in sweep.encoders:
             base = self.encoder(enc)
+            if sweep.analysis.domain_alignment:
+                self.plan.analyses.append(self.analysis(base, enc))
             for seed in sweep.seeds:
                 start = self.mlm(base, enc, seed) if sweep.mlm.enabled else base
                 settings: list[tuple[str, str]] = []

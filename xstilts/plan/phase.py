@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xstilts.render.settings import ResourcePreset
 
-PhaseKind = Literal["encoder", "mlm", "intermediate", "target", "evaluate"]
-KIND_ORDER: tuple[str, ...] = ("encoder", "mlm", "intermediate", "target", "evaluate")
+PhaseKind = Literal["encoder", "mlm", "intermediate", "target", "evaluate", "analysis"]
+KIND_ORDER: tuple[str, ...] = ("encoder", "mlm", "intermediate", "target", "evaluate", "analysis")
 # Bump when a phase's outputs change meaning, so old results are not reused by mistake.
 ADDRESS_VERSION = 1
 ADDRESS_LENGTH = 12

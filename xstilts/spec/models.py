@@ -40,6 +40,61 @@ class EncoderSpec(_Strict):
     tiny: TinyModelSpec = Field(default_factory=TinyModelSpec)
 
 
+PerturbationName = Literal["char_noise", "word_perturb", "code_switch", "code_mixed"]
+
+
+class PerturbationSpec(_Strict):
+    """A text perturbation (xstilts.augment): for augmenting intermediate training data, or for
+    robustness evaluation beside the clean data."""
+
+    name: PerturbationName
+    rate: float = Field(0.1, ge=0, le=1)
+    dictionary: str | None = Field(
+        None, description="bilingual dictionary (MUSE format) for code_switch/code_mixed"
+    )
+    languages: list[str] | None = Field(
+        None, description="code_switch target languages (default: all in the file)"
+    )
+    seed: int = 0
+    copies: int = Field(1, ge=1, le=8, description="augmentation only: perturbed copies per training example")
+
+    @model_validator(mode="after")
+    def _dictionary_when_needed(self) -> PerturbationSpec:
+        if self.name in ("code_switch", "code_mixed") and not self.dictionary:
+            raise ValueError(f"{self.name} needs a 'dictionary' (a MUSE-style file: word<TAB>translation)")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-{self.rate:g}"
+
+
+class SubsetsSpec(_Strict):
+    """Intermediate settings generated from a task pool: every k-subset, or `count` seeded random ones."""
+
+    pool: list[str] = Field(min_length=2)
+    k: int = Field(ge=1)
+    count: int | None = Field(None, ge=1, description="random subsets instead of all of them")
+    seed: int = 0
+    sampling: Literal["proportional", "temperature", "uniform"] = "proportional"
+    temperature: float = Field(2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _k_fits_pool(self) -> SubsetsSpec:
+        if self.k > len(self.pool):
+            raise ValueError(f"k={self.k} is larger than the pool ({len(self.pool)} tasks)")
+        return self
+
+    def subsets(self) -> list[list[str]]:
+        import itertools
+        import random
+
+        every = [list(c) for c in itertools.combinations(self.pool, self.k)]
+        if self.count is None or self.count >= len(every):
+            return every
+        return sorted(random.Random(self.seed).sample(every, self.count))
+
+
 class IntermediateSpec(_Strict):
     """One intermediate setting: a single task, or a multi-task mixture with a shared encoder."""
 
@@ -49,6 +104,9 @@ class IntermediateSpec(_Strict):
     sampling: Literal["proportional", "temperature", "uniform"] = "proportional"
     temperature: float = Field(2.0, gt=0)
     training: TrainingOverrides | None = None  # type: ignore[valid-type]
+    augment: list[PerturbationSpec] = Field(
+        default_factory=list, description="augmented copies of training text"
+    )
 
     @model_validator(mode="after")
     def _one_of_task_or_tasks(self) -> IntermediateSpec:
@@ -80,6 +138,11 @@ class MLMSpec(_Strict):
     training: TrainingOverrides | None = None  # type: ignore[valid-type]
 
 
+class AnalysisSpec(_Strict):
+    domain_alignment: bool = Field(False, description="measure intermediate-target dataset closeness")
+    max_examples: int = Field(2000, ge=10, description="examples per dataset for the alignment measures")
+
+
 class DeepSpeedSpec(_Strict):
     enabled: bool = False
     stage: Literal[2, 3] = 2
@@ -95,9 +158,12 @@ class Sweep(_Strict):
     baseline: bool = True
     mlm: MLMSpec = Field(default_factory=MLMSpec)
     intermediate: list[IntermediateSpec] = Field(default_factory=list)
+    intermediate_subsets: list[SubsetsSpec] = Field(default_factory=list, description="generated mixtures")
     targets: list[str] = Field(min_length=1)
     languages: dict[str, list[str]] = Field(default_factory=dict, description="per-target language subsets")
     seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    robustness: list[PerturbationSpec] = Field(default_factory=list, description="perturbed evaluation data")
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
     training: TrainingOverrides | None = None  # type: ignore[valid-type]
     intermediate_training: TrainingOverrides | None = None  # type: ignore[valid-type]
     target_training: TrainingOverrides | None = None  # type: ignore[valid-type]
@@ -113,6 +179,24 @@ class Sweep(_Strict):
     def _valid_cluster_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
         ClusterSettings.model_validate(value)
         return value
+
+    @model_validator(mode="after")
+    def _expand_subsets(self) -> Sweep:
+        for spec in self.intermediate_subsets:
+            for subset in spec.subsets():
+                name = "+".join(subset)
+                if len(name) > 40:
+                    import hashlib
+
+                    name = f"k{len(subset)}-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+                if any(i.name == name for i in self.intermediate):
+                    continue
+                entry = {"task": subset[0]} if len(subset) == 1 else {"tasks": subset}
+                self.intermediate.append(
+                    IntermediateSpec(name=name, sampling=spec.sampling, temperature=spec.temperature, **entry)
+                )
+        self.intermediate_subsets = []
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> Sweep:
