@@ -199,6 +199,19 @@ def test_cancel_deletes_unfinished_jobs_with_background_propagation(
     assert server.cluster.names("services") == []
 
 
+def test_failed_jobs_can_be_deleted_for_a_retry(server: FakeApiServer, plan: Plan) -> None:
+    backend = backend_for(server)
+    phases = [first(plan, "encoder"), first(plan, "intermediate"), first(plan, "target")]
+    for phase in phases:
+        submit(backend, phase)
+    server.cluster.fail(job_name("intermediate", phases[1].address), "BackoffLimitExceeded", "out of memory")
+    server.cluster.complete(job_name("encoder", phases[0].address))
+    assert backend.delete_failed("tiny") == 1
+    assert phases[1].address not in backend.observe("tiny")
+    assert submit(backend, phases[1]) is True  # the next pass submits it again
+    assert len(server.cluster.names("jobs")) == 3
+
+
 def test_server_errors_are_retried_with_backoff(server: FakeApiServer, plan: Plan) -> None:
     sleeps: list[float] = []
     backend = backend_for(server, sleeps=sleeps)

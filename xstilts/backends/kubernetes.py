@@ -425,13 +425,22 @@ class KubernetesBackend(Backend):
         not resubmit them) and their Services. Finished Jobs stay for their logs; done phases stay done."""
         jobs = self.api.list("jobs", f"{SWEEP_LABEL}={label_value(sweep)}")
         jobs.sort(key=lambda j: ADDRESS_LABEL in (j["metadata"].get("labels") or {}))
-        deleted: set[str] = set()
-        for job in jobs:
-            if not _finished(job) and self.api.delete("jobs", job["metadata"]["name"]):
-                deleted.add(job["metadata"]["name"])
-        for service in self.api.list("services", f"{SWEEP_LABEL}={label_value(sweep)}"):
-            if service["metadata"]["name"] in deleted:
-                self.api.delete("services", service["metadata"]["name"])
+        return self._delete(sweep, [j["metadata"]["name"] for j in jobs if not _finished(j)])
+
+    def delete_failed(self, sweep: str) -> int:
+        """Delete the sweep's failed phase Jobs, so that the next pass submits those phases again
+        (after the cause is fixed). Their logs stay in the store. Returns how many were deleted."""
+        jobs = self.api.list("jobs", f"{SWEEP_LABEL}={label_value(sweep)},{ADDRESS_LABEL}")
+        return self._delete(
+            sweep, [j["metadata"]["name"] for j in jobs if job_state(j).state is JobState.FAILED]
+        )
+
+    def _delete(self, sweep: str, names: list[str]) -> int:
+        deleted = {name for name in names if self.api.delete("jobs", name)}
+        if deleted:
+            for service in self.api.list("services", f"{SWEEP_LABEL}={label_value(sweep)}"):
+                if service["metadata"]["name"] in deleted:
+                    self.api.delete("services", service["metadata"]["name"])
         return len(deleted)
 
     def close(self) -> None:

@@ -1,11 +1,12 @@
 """Kubernetes model objects -> plain dicts -> YAML.
 
-Both steps are on the path of rendering every phase of a sweep, so both are fast: the client's models
-are pydantic models and dump themselves (the same dict as `ApiClient.sanitize_for_serialization`,
-which tests check), and `to_yaml` writes the block-style subset that manifests use directly,
-producing exactly what `yaml.safe_dump(..., sort_keys=False)` produces. Anything outside that subset
-(multi-line or long strings, floats, nested lists) goes through PyYAML's own dumper instead;
-multi-line strings (a sweep file in a ConfigMap) are written as literal blocks there.
+`to_dict` is the API representation: pydantic's own dump of the client's models, the same dict as
+`ApiClient.sanitize_for_serialization` (tests check). `to_yaml` writes YAML straight from the models
+(or dicts), exactly as `yaml.safe_dump(to_dict(obj), sort_keys=False)` does (tests compare byte for
+byte), fast enough for 10,000-phase sweeps: it handles the block-style subset manifests use, caches
+how each string is written, and reuses the lines of parts that `freeze()` declared shared between
+phases. Anything outside the subset (multi-line or long strings, floats, nested lists) goes through
+PyYAML's own dumper, which writes multi-line strings (a sweep file in a ConfigMap) as literal blocks.
 """
 
 from __future__ import annotations
