@@ -8,6 +8,17 @@ import pytest
 FIXTURES = {"source": "fixtures"}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """The tiny model gains nothing from threads, and other test runs share the 2 cores."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def data() -> dict:
     return dict(FIXTURES)

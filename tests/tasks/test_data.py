@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from xstilts.data.features import featurize, retrieval
-from xstilts.data.load import DataUnavailableError, load_examples, resolve_labels
+from xstilts.data.load import DataUnavailableError, load_examples, load_training_stages, resolve_labels
 from xstilts.tasks import Format, TaskDef, all_tasks, get_task
 from xstilts.tasks.registry import fixture_languages
 
@@ -92,6 +92,8 @@ def test_xcopa_stages_siqa_then_copa(data):
     copa = load_examples(task, "train", data, stage=1)
     assert {len(e["choices"]) for e in siqa} == {3} and {len(e["choices"]) for e in copa} == {2}
     assert load_examples(task, "train", data) == copa
+    assert load_training_stages(task, data) == [siqa, copa]
+    assert load_training_stages(get_task("copa"), data) == [copa]
     for lang in ("et", "it", "ta"):
         assert {len(e["choices"]) for e in load_examples(task, "evaluate", data, lang)} == {2}
 

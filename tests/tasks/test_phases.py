@@ -14,12 +14,18 @@ import numpy as np
 import pytest
 
 from xstilts.data.features import featurize
-from xstilts.data.load import load_examples, resolve_labels
+from xstilts.data.load import load_examples, load_training_stages, resolve_labels
 from xstilts.evaluate.scoring import decode_qa_with_null
 from xstilts.tasks import Format, TaskDef, all_tasks, get_task
 from xstilts.tasks.registry import fixture_languages
 
-TRAINABLE = sorted(t.name for t in all_tasks() if t.training_sources())
+# The MLQA G-XLT tasks share MLQA's training data and metric: one of them stands for all (each one's
+# fixtures load and featurize in test_data).
+TRAINABLE = sorted(
+    t.name
+    for t in all_tasks()
+    if t.training_sources() and not (t.name.startswith("mlqa-gxlt-") and t.name != "mlqa-gxlt-de")
+)
 RETRIEVAL = sorted(t.name for t in all_tasks() if t.format is Format.RETRIEVAL)
 MAX_LENGTH = 64
 
@@ -48,8 +54,7 @@ def train_stages(task: TaskDef, data: dict, tokenizer, encoder, tmp_path: Path):
     )
     model = MultiTaskModel(encoder, [task])
     store = LocalStore(tmp_path / "store")
-    for stage in range(len(task.training_sources())):
-        examples = load_examples(task, "train", data, stage=stage, limit=16)
+    for stage, examples in enumerate(load_training_stages(task, data, limit=16)):
         features = featurize(task, tokenizer, examples, MAX_LENGTH, 32)
         checkpointer = Checkpointer(
             store, f"phases/test/{task.name}-stage{stage}", tmp_path / f"staging{stage}"

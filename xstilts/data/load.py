@@ -149,6 +149,16 @@ def load_examples(
     return out
 
 
+def load_training_stages(
+    task: TaskDef, data: dict[str, Any], limit: int | None = None
+) -> list[list[dict[str, Any]]]:
+    """English training examples per stage, in training order: one stage for most tasks; XCOPA has two
+    (SIQA with 3 choices, then COPA with 2), trained one after the other on the same model and head."""
+    if not task.train_stages:
+        return [load_examples(task, "train", data, "en", limit)]
+    return [load_examples(task, "train", data, "en", limit, stage=i) for i in range(len(task.train_stages))]
+
+
 def read_corpus(path: str | None, data: dict[str, Any]) -> list[str]:
     """Lines of an MLM corpus: the given file, or the fixture corpus."""
     if path is None:

@@ -1,6 +1,17 @@
 """The task registry (one entry per task) and the formats tasks share."""
 
-from xstilts.tasks.base import FORMAT_HPARAMS, Format, Role, Source, TaskDef
-from xstilts.tasks.registry import REGISTRY, all_tasks, get_task
+from xstilts.tasks.base import DIFFICULTY_LEVELS, FORMAT_HPARAMS, Format, Role, Source, TaskDef
+from xstilts.tasks.registry import REGISTRY, all_tasks, fixture_languages, get_task
 
-__all__ = ["FORMAT_HPARAMS", "REGISTRY", "Format", "Role", "Source", "TaskDef", "all_tasks", "get_task"]
+__all__ = [
+    "DIFFICULTY_LEVELS",
+    "FORMAT_HPARAMS",
+    "REGISTRY",
+    "Format",
+    "Role",
+    "Source",
+    "TaskDef",
+    "all_tasks",
+    "fixture_languages",
+    "get_task",
+]
