@@ -146,7 +146,7 @@ def test_identical_embeddings_mine_bucc_gold_and_rank_the_answer_first(data):
     meaning.update({"x": 0, "y": 1})
     per_lang, records = ranked_retrieval(queries, pool, oracle)
     assert per_lang["de"]["score"] == per_lang["en"]["score"] == 100.0
-    assert records["de"][0]["predictions"][0] == "a"
+    assert records["de"][0]["predictions"][0] == "de:a"
 
 
 def test_squad_v2_decoding_answers_empty_when_the_null_score_wins():

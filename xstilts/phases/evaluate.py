@@ -22,7 +22,7 @@ from xstilts.tasks import Format, TaskDef, get_task
 # mBERT 8. Other depths use the same relative position (about 60% of the way up).
 RETRIEVAL_LAYER_BY_DEPTH = {24: 14, 12: 8}
 MAP_AT = 20  # LAReQA and Mewsli-X report mAP@20
-QUERY_BLOCK = 256  # queries scored at once (the Mewsli-X pool has ~1M entities)
+SCORE_BLOCK = 2**25  # query x candidate scores held at once (the Mewsli-X pool has ~1M entities)
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -84,14 +84,17 @@ def run_trained(ctx: PhaseContext, task: TaskDef) -> dict[str, Any]:
 # ---- retrieval straight from an encoder ------------------------------------------------------------
 
 
-def make_embedder(encoder, tokenizer, layer: int, max_length: int) -> Embed:
-    """texts -> [n, hidden] mean-pooled embeddings of hidden_states[layer] (not normalised)."""
+def make_embedder(encoder, tokenizer, layer: int, max_length: int, chunk: int = 8192) -> Embed:
+    """texts -> [n, hidden] mean-pooled embeddings of hidden_states[layer] (not normalised), tokenized and
+    embedded `chunk` texts at a time (the Mewsli-X entity pool has about a million descriptions)."""
     from xstilts.evaluate.predict import embed
 
     def run(texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, encoder.config.hidden_size), dtype=np.float32)
-        return embed(encoder, retrieval(tokenizer, texts, max_length), tokenizer.pad_token_id, layer)
+        parts = [np.zeros((0, encoder.config.hidden_size), dtype=np.float32)]
+        for lo in range(0, len(texts), chunk):
+            features = retrieval(tokenizer, texts[lo : lo + chunk], max_length)
+            parts.append(embed(encoder, features, tokenizer.pad_token_id, layer))
+        return np.concatenate(parts)
 
     return run
 
@@ -190,29 +193,17 @@ def ranked_retrieval(
 ) -> tuple[dict[str, dict[str, float]], dict[str, list[dict]]]:
     """mAP@20 per query language against the whole pool (cosine similarity); queries whose group has no
     candidate in the pool are left out and counted."""
-    from xstilts.evaluate import metrics as m
-
     keys = list(pool)
     by_group: dict[str, set[int]] = {}
     for index, key in enumerate(keys):
         for group in pool[key]["groups"]:
             by_group.setdefault(group, set()).add(index)
     candidates = _unit(embed_texts([pool[k]["text"] for k in keys]))
+    ids = [cid if lang == "*" else f"{lang}:{cid}" for lang, cid in keys]  # "*": the shared pool (Mewsli-X)
     per_lang, records = {}, {}
     for lang, lang_queries in queries.items():
         answerable = [q for q in lang_queries if by_group.get(q["group"])]
-        vectors = _unit(embed_texts([q["text"] for q in answerable]))
-        total, lang_records = 0.0, []
-        for lo in range(0, len(answerable), QUERY_BLOCK):
-            block = vectors[lo : lo + QUERY_BLOCK] @ candidates.T
-            relevant = [by_group[q["group"]] for q in answerable[lo : lo + QUERY_BLOCK]]
-            total += m.mean_average_precision_at_k(block, relevant, k=MAP_AT) * len(relevant)
-            for q, row in zip(answerable[lo : lo + QUERY_BLOCK], block, strict=True):
-                top = np.argsort(-row, kind="stable")[:MAP_AT]
-                lang_records.append(
-                    {"id": q["id"], "gold": q["group"], "predictions": [keys[i][1] for i in top]}
-                )
-        value = total / len(answerable) if answerable else 0.0
+        value, records[lang] = _map_at_k(answerable, embed_texts, candidates, ids, by_group)
         per_lang[lang] = {
             "map@20": value,
             "score": value,
@@ -220,8 +211,38 @@ def ranked_retrieval(
             "queries_without_gold": len(lang_queries) - len(answerable),
             "candidates": len(keys),
         }
-        records[lang] = lang_records
     return per_lang, records
+
+
+def _map_at_k(
+    queries: list[dict[str, Any]],
+    embed_texts: Embed,
+    candidates: np.ndarray,
+    ids: list[str],
+    by_group: dict[str, set[int]],
+) -> tuple[float, list[dict[str, Any]]]:
+    """mAP@20 of `queries` (scored in blocks of rows) and each query's top-20 candidate ids."""
+    from xstilts.evaluate import metrics as m
+
+    vectors = _unit(embed_texts([q["text"] for q in queries]))
+    rows = max(1, SCORE_BLOCK // max(1, len(ids)))
+    total, out = 0.0, []
+    for lo in range(0, len(queries), rows):
+        block_queries = queries[lo : lo + rows]
+        block = vectors[lo : lo + rows] @ candidates.T
+        relevant = [by_group[q["group"]] for q in block_queries]
+        total += m.mean_average_precision_at_k(block, relevant, k=MAP_AT) * len(relevant)
+        for q, top in zip(block_queries, _top_k(block, MAP_AT), strict=True):
+            out.append({"id": q["id"], "gold": q["group"], "predictions": [ids[i] for i in top]})
+    return (total / len(queries) if queries else 0.0), out
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's k best scores, best first."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
