@@ -157,3 +157,11 @@ def test_squad_v2_decoding_answers_empty_when_the_null_score_wins():
     span_wins = (np.array([0.0, 0, 1, 3]), np.array([0.0, 0, 0, 3]))
     starts, ends = [null_wins[0], span_wins[0]], [null_wins[1], span_wins[1]]
     assert decode_qa_with_null(features, starts, ends, contexts) == {"q1": "", "q2": "cat"}
+
+
+def test_an_evaluate_phase_without_languages_is_a_config_error():
+    from xstilts.errors import ConfigError
+    from xstilts.phases.evaluate import run
+
+    with pytest.raises(ConfigError, match="fixture_languages"):
+        run(_Ctx(config={"task": "xcopa", "languages": []}))

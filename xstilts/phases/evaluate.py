@@ -15,6 +15,7 @@ import numpy as np
 
 from xstilts.data.features import featurize, retrieval
 from xstilts.data.load import load_examples, resolve_labels
+from xstilts.errors import ConfigError
 from xstilts.phases.context import PhaseContext
 from xstilts.tasks import Format, TaskDef, get_task
 
@@ -306,6 +307,12 @@ def _ranking_inputs(
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
     task = get_task(ctx.config["task"])
+    if not ctx.config["languages"]:
+        raise ConfigError(
+            f"evaluate/{task.name} has no languages to evaluate", field="languages",
+            fix="plan with xstilts.tasks.fixture_languages(task, languages) when data.source is fixtures "
+            "(XCOPA's fixtures stand in for et, it and ta)",
+        )  # fmt: skip
     if task.format is Format.RETRIEVAL:
         return run_retrieval(ctx, task)
     return run_trained(ctx, task)
