@@ -7,7 +7,8 @@ import random
 from typing import Any
 
 from xstilts.data.features import featurize
-from xstilts.data.load import load_examples, read_corpus
+from xstilts.data.load import load_examples, load_training_stages, read_corpus, resolve_labels
+from xstilts.errors import ConfigError
 from xstilts.phases.context import PhaseContext
 from xstilts.spec.training import TrainingConfig
 from xstilts.tasks import TaskDef, get_task
@@ -44,9 +45,33 @@ def dev_evaluator(tasks: list[TaskDef], data: dict[str, Any], tokenizer, config:
     return evaluate
 
 
-def train_tasks(
-    ctx: PhaseContext, tasks: list[TaskDef], *, with_heads_from_upstream: bool = False
-) -> dict[str, Any]:
+def _stages(
+    ctx: PhaseContext, tasks: list[TaskDef], config: TrainingConfig, tokenizer
+) -> list[dict[str, list]]:
+    """Training features per stage (task -> features). One stage, except for tasks trained in stages
+    (XCOPA: SIQA, then COPA), which a phase trains one after the other on the same model and head."""
+    data = ctx.config["data"]
+    per_task = {}
+    for task in tasks:
+        stages = load_training_stages(task, data, config.max_train_examples)
+        per_task[task.name] = []
+        for number, examples in enumerate(stages):
+            features = featurize(task, tokenizer, examples, config.max_length, config.doc_stride)
+            per_task[task.name].append(features)
+            ctx.progress.event(
+                "data", task=task.name, stage=number, examples=len(examples), features=len(features)
+            )
+    if len(tasks) > 1 and any(len(v) > 1 for v in per_task.values()):
+        raise ConfigError(
+            "tasks trained in stages (e.g. xcopa) cannot be part of a multi-task mixture",
+            field="intermediate",
+            fix="train the staged task alone",
+        )
+    count = max(len(v) for v in per_task.values())
+    return [{name: stages[k] for name, stages in per_task.items()} for k in range(count)]
+
+
+def train_tasks(ctx: PhaseContext, tasks: list[TaskDef]) -> dict[str, Any]:
     from accelerate.utils import set_seed
     from transformers import AutoTokenizer
 
@@ -59,30 +84,35 @@ def train_tasks(
     seed = int(ctx.config["seed"])
     upstream = ctx.upstream_model("encoder")
     tokenizer = AutoTokenizer.from_pretrained(upstream)
-
-    features = {}
-    for task in tasks:
-        examples = load_examples(task, "train", data, "en", limit=config.max_train_examples)
-        features[task.name] = featurize(task, tokenizer, examples, config.max_length, config.doc_stride)
-        ctx.progress.event("data", task=task.name, examples=len(examples), features=len(features[task.name]))
+    tasks = [resolve_labels(t, data) for t in tasks]  # CCG's supertag set comes from its data
+    stages = _stages(ctx, tasks, config, tokenizer)
 
     set_seed(seed)
     model = MultiTaskModel(load_encoder(upstream), tasks)
-    model, result = train(
-        model,
-        features,
-        config,
-        seed,
-        pad_token_id=tokenizer.pad_token_id,
-        checkpointer=Checkpointer(ctx.store, ctx.phase.prefix, ctx.staging),
-        progress=ctx.progress,
-        evaluate_dev=dev_evaluator(tasks, data, tokenizer, config) if config.select_best else None,
-        deepspeed=ctx.config.get("deepspeed"),
-    )
+    stage_steps = []
+    for number, features in enumerate(stages):
+        last = number == len(stages) - 1
+        prefix = ctx.phase.prefix if last else f"{ctx.phase.prefix}/stage-{number}"
+        staging = ctx.staging if last else ctx.staging / f"stage-{number}"
+        model, result = train(
+            model,
+            features,
+            config if last else config.model_copy(update={"select_best": False}),
+            seed,
+            pad_token_id=tokenizer.pad_token_id,
+            checkpointer=Checkpointer(ctx.store, prefix, staging),
+            progress=ctx.progress,
+            evaluate_dev=dev_evaluator(tasks, data, tokenizer, config)
+            if config.select_best and last
+            else None,
+            deepspeed=ctx.config.get("deepspeed"),
+        )
+        stage_steps.append(result.steps)
     model.save(ctx.out / "model", tokenizer)
     return {
         "tasks": [t.name for t in tasks],
         "steps": result.steps,
+        "stage_steps": stage_steps,
         "best_step": result.best_step,
         "dev": result.best_dev,
         "final_loss": result.final_loss,

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from xstilts.data.fixtures import FIXTURE_LANGUAGES
 from xstilts.plan.phase import Phase, content_address
 from xstilts.render.settings import ResourcePreset
 from xstilts.spec.models import EncoderSpec, IntermediateSpec, Sweep
 from xstilts.spec.training import resolve_training
 from xstilts.tasks import FORMAT_HPARAMS, TaskDef, get_task
+from xstilts.tasks.registry import fixture_languages
 
 BASELINE = "baseline"
 
@@ -80,7 +80,7 @@ def _data_config(sweep: Sweep) -> dict[str, Any]:
 def _languages(sweep: Sweep, task: TaskDef) -> list[str]:
     langs = sweep.languages.get(task.name) or list(task.languages)
     if sweep.data.source == "fixtures":
-        langs = [lang for lang in langs if lang in FIXTURE_LANGUAGES]
+        langs = fixture_languages(task, langs)
     return langs
 
 

@@ -129,6 +129,9 @@ class DataSpec(_Strict):
     source: Literal["hub", "fixtures"] = "hub"
     fixtures_size: Literal["tiny", "small"] = "tiny"
     ccg_path: str | None = Field(None, description="CCGbank in jiant's TSV format (licensed; user-provided)")
+    mewsli_x_path: str | None = Field(
+        None, description="Mewsli-X data from xtreme's get-mewsli-x.sh (not on the hub)"
+    )
 
 
 class MLMSpec(_Strict):
