@@ -148,7 +148,12 @@ def submit_cmd(
         )
     runner = make_backend(backend, loaded, settings, parallel)
     retry = retry_failed if retry_failed is not None else backend == "local"
-    reconciler = Reconciler(plan, loaded.store, runner, loaded.store_uri, settings, retry_failed=retry)
+    if retry and backend == "kubernetes":
+        deleted = runner.delete_failed(plan.sweep.name)
+        if deleted:
+            say(f"Deleted {deleted} failed Job(s); their phases are submitted again.")
+    local_retry = retry and backend == "local"
+    reconciler = Reconciler(plan, loaded.store, runner, loaded.store_uri, settings, retry_failed=local_retry)
     log_dir = local_work_dir(loaded) / "logs" if backend == "local" else None
     started = time.monotonic()
     try:
