@@ -147,6 +147,7 @@ def test_observe_is_one_list_call_and_maps_job_conditions(server: FakeApiServer,
     assert state[phases[4].address].message == "suspended (waiting for Kueue admission)"
     assert "exit code 3" in (state[phases[3].address].message or "")
     assert state[phases[0].address].finished is not None and state[phases[0].address].attempts == 1
+    assert state[phases[1].address].attempts == 4 and state[phases[7].address].attempts == 1
     assert state[phases[5].address].started == pytest.approx(1795341600.0)
 
 

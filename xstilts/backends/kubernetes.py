@@ -279,9 +279,8 @@ def job_state(job: dict[str, Any]) -> Observed:
     conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
     started = _timestamp(status.get("startTime"))
     failed, active = status.get("failed") or 0, status.get("active") or 0
-    attempts = failed + (
-        1 if started is not None and (active or status.get("succeeded") or _finished(job)) else 0
-    )
+    # Pods started: the failed ones, plus the running or succeeded one.
+    attempts = failed + (1 if active or status.get("succeeded") else 0)
     name = (job.get("metadata") or {}).get("name")
     pod = f"job/{name}" if name else None
 
