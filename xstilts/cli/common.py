@@ -37,13 +37,14 @@ def load(file: Path, store: str | None, settings: ClusterSettings | None = None)
 
 def cluster_settings(sweep: Sweep, backend: str) -> ClusterSettings:
     """Defaults <- the installed Helm release's settings (kubernetes backend) <- the sweep's `kubernetes:`."""
+    from xstilts.render.release import merge_settings
+
     base = None
     if backend == "kubernetes":
         from xstilts.render.release import load_release_settings
 
         base = load_release_settings(sweep.kubernetes.get("namespace") or os.environ.get("XSTILTS_NAMESPACE"))
-    merged = {**(base.model_dump(by_alias=True, exclude_unset=True) if base else {}), **sweep.kubernetes}
-    return ClusterSettings.model_validate(merged)
+    return merge_settings(base, sweep.kubernetes)
 
 
 def local_work_dir(loaded: Loaded) -> Path:

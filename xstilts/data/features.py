@@ -27,13 +27,17 @@ def classification(tokenizer, examples: list[dict], max_length: int, **_: Any) -
 def multiple_choice(tokenizer, examples: list[dict], max_length: int, **_: Any) -> list[Feature]:
     out = []
     for i, e in enumerate(examples):
-        enc = tokenizer([e["context"]] * len(e["choices"]), e["choices"], truncation=True, max_length=max_length)
+        enc = tokenizer(
+            [e["context"]] * len(e["choices"]), e["choices"], truncation=True, max_length=max_length
+        )
         out.append({"input_ids": enc["input_ids"], "labels": e["label"], "example_index": i})
     return out
 
 
 def tagging(tokenizer, examples: list[dict], max_length: int, **_: Any) -> list[Feature]:
-    enc = tokenizer([e["tokens"] for e in examples], is_split_into_words=True, truncation=True, max_length=max_length)
+    enc = tokenizer(
+        [e["tokens"] for e in examples], is_split_into_words=True, truncation=True, max_length=max_length
+    )
     out = []
     for i, e in enumerate(examples):
         word_ids = enc.word_ids(i)
@@ -46,7 +50,9 @@ def tagging(tokenizer, examples: list[dict], max_length: int, **_: Any) -> list[
     return out
 
 
-def span_qa(tokenizer, examples: list[dict], max_length: int, doc_stride: int = 128, **_: Any) -> list[Feature]:
+def span_qa(
+    tokenizer, examples: list[dict], max_length: int, doc_stride: int = 128, **_: Any
+) -> list[Feature]:
     """Question + context windows (doc stride over the context). Each window keeps the context offsets
     (None elsewhere) for decoding, and start/end token labels (0, 0 = CLS when the answer is outside)."""
     enc = tokenizer(
@@ -62,15 +68,25 @@ def span_qa(tokenizer, examples: list[dict], max_length: int, doc_stride: int = 
     for w, ids in enumerate(enc["input_ids"]):
         i = enc["overflow_to_sample_mapping"][w]
         sequence_ids = enc.sequence_ids(w)
-        offsets = [tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], sequence_ids, strict=True)]
+        offsets = [
+            tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], sequence_ids, strict=True)
+        ]
         answers = examples[i]["answers"]
         start, end = 0, 0
         if answers["text"]:
             start, end = char_span_to_token_positions(
                 enc["offset_mapping"][w], sequence_ids, answers["answer_start"][0], answers["text"][0]
             )
-        out.append({"input_ids": ids, "start_positions": start, "end_positions": end, "offsets": offsets,
-                    "example_id": examples[i]["id"], "example_index": i})
+        out.append(
+            {
+                "input_ids": ids,
+                "start_positions": start,
+                "end_positions": end,
+                "offsets": offsets,
+                "example_id": examples[i]["id"],
+                "example_index": i,
+            }
+        )
     return out
 
 
@@ -88,7 +104,9 @@ FEATURIZERS: dict[Format, Callable[..., list[Feature]]] = {
 }
 
 
-def featurize(task: TaskDef, tokenizer, examples: list[dict], max_length: int, doc_stride: int = 128) -> list[Feature]:
+def featurize(
+    task: TaskDef, tokenizer, examples: list[dict], max_length: int, doc_stride: int = 128
+) -> list[Feature]:
     return FEATURIZERS[task.format](tokenizer, examples, max_length=max_length, doc_stride=doc_stride)
 
 

@@ -114,7 +114,12 @@ def noun_phrase(noun: str, lang: str, adjective: str | None = None) -> list[tupl
 
 
 def realise(
-    clause: Clause, lang: str, *, place_first: bool = False, negation: str | None = None, hedge: str | None = None
+    clause: Clause,
+    lang: str,
+    *,
+    place_first: bool = False,
+    negation: str | None = None,
+    hedge: str | None = None,
 ) -> list[tuple[str, str]]:
     """A clause as (word, UPOS) pairs, ending with '.' (optionally negated after the verb, or hedged)."""
     place = []

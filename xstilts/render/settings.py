@@ -22,7 +22,7 @@ class _Strict(BaseModel):
 
 
 class ResourcePreset(_Strict):
-    """Resources for one phase's pod. GPUs go to limits["nvidia.com/gpu"]; nodes > 1 renders an Indexed Job."""
+    """Resources for one phase's pod. GPUs go to limits["nvidia.com/gpu"]; nodes > 1 means an Indexed Job."""
 
     cpu: str = "2"
     memory: str = "8Gi"
