@@ -43,7 +43,11 @@ def test_invalid_sweep_exits_3_with_one_line(tmp_path: Path):
     sweep = yaml.safe_load(TINY.read_text())
     sweep["targets"] = ["pawz-x"]
     bad.write_text(yaml.safe_dump(sweep))
-    for command in (["sweep", "plan"], ["sweep", "render", "--out", str(tmp_path / "m")], ["sweep", "submit"]):
+    for command in (
+        ["sweep", "plan"],
+        ["sweep", "render", "--out", str(tmp_path / "m")],
+        ["sweep", "submit"],
+    ):
         result = runner.invoke(app, [*command[:2], str(bad), *command[2:]])
         assert result.exit_code == 3, (command, result.output)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -62,7 +66,9 @@ def test_render_writes_one_valid_manifest_per_phase(tmp_path: Path):
     result = runner.invoke(app, ["sweep", "render", str(TINY), "--out", str(out), "--store", "s3://b/runs"])
     assert result.exit_code == 0, result.output
     files = sorted(out.glob("*.yaml"))
-    plan = json.loads(runner.invoke(app, ["sweep", "plan", str(TINY), "-o", "json", "--store", str(tmp_path)]).stdout)
+    plan = json.loads(
+        runner.invoke(app, ["sweep", "plan", str(TINY), "-o", "json", "--store", str(tmp_path)]).stdout
+    )
     assert len(files) == plan["phases"]
     for path in files:
         (job,) = yaml.safe_load_all(path.read_text())
@@ -92,7 +98,12 @@ def test_logs_needs_a_phase(tmp_path: Path):
 def test_tiny_model_and_fixtures_load_offline(tmp_path: Path):
     from transformers import AutoModel, AutoTokenizer
 
-    assert runner.invoke(app, ["model", "tiny", "--out", str(tmp_path / "model"), "--hidden-size", "32"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["model", "tiny", "--out", str(tmp_path / "model"), "--hidden-size", "32"]
+        ).exit_code
+        == 0
+    )
     model = AutoModel.from_pretrained(tmp_path / "model")
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")
     assert model.config.hidden_size == 32
