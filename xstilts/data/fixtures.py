@@ -17,7 +17,7 @@ from xstilts.data.lexicon import FIXTURE_LANGUAGES, Clause
 
 __all__ = ["FIXTURE_LANGUAGES", "fixture_file", "fixtures_root", "write_fixtures"]
 
-FIXTURES_VERSION = 3
+FIXTURES_VERSION = 4  # 4: MUSE-style bilingual dictionaries under dictionaries/
 NLI = ("entailment", "neutral", "contradiction")
 UPOS = "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
 PANX = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
@@ -773,6 +773,27 @@ def mewsli_mentions(n_docs: int, seed: int) -> str:
     return "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
 
 
+def dictionary_pairs(lang: str) -> list[tuple[str, str]]:
+    """(English word, word in `lang`) for every content concept, name and function word of the lexicon
+    whose form differs between the two languages (identical forms would switch nothing)."""
+    concepts = lx.NOUNS + lx.VERBS + lx.ADJECTIVES + lx.POSITIVE + lx.NEGATIVE + lx.NEGATIONS + lx.HEDGES
+    names = lx.FIRST_NAMES + lx.SURNAMES + lx.PLACES + lx.ORGS
+    pairs = [(c, lx.content_word(c, lang)) for c in concepts]
+    pairs += [(n, lx.name_word(n, lang)) for n in names]
+    pairs += [(en, lx.FUNCTION_WORDS[lang][key]) for key, en in lx.FUNCTION_WORDS["en"].items()]
+    return [(en, other) for en, other in pairs if other and other != en]
+
+
+def muse_dictionary(source: str, target: str) -> str:
+    """A MUSE-style bilingual dictionary (`source<TAB>target` per line) between English and a fixture
+    language, in either direction: `muse_dictionary("en", "de")` or `muse_dictionary("de", "en")`."""
+    if source == "en":
+        pairs = dictionary_pairs(target)
+    else:
+        pairs = [(other, en) for en, other in dictionary_pairs(source)]
+    return "".join(f"{a}\t{b}\n" for a, b in sorted(dict.fromkeys(pairs)))
+
+
 def _datasets(scale: int) -> Iterator[tuple[str, str | None, str, Callable[[], Rows]]]:
     s = scale
     xt = "google/xtreme"
@@ -867,6 +888,9 @@ def _local_files() -> Iterator[tuple[str, Callable[[], str]]]:
     yield "mewsli-x/candidate_set_entities.jsonl", mewsli_entities
     yield "mewsli-x/wikinews_mentions-dev.jsonl", lambda: mewsli_mentions(4, 63)
     yield "mewsli-x/wikinews_mentions-test.jsonl", lambda: mewsli_mentions(10, 64)
+    for lang in FIXTURE_LANGUAGES[1:]:
+        yield f"dictionaries/en-{lang}.txt", lambda lang=lang: muse_dictionary("en", lang)
+        yield f"dictionaries/{lang}-en.txt", lambda lang=lang: muse_dictionary(lang, "en")
 
 
 def corpus_lines(seed: int = 99, n_per_lang: int = 300) -> list[str]:

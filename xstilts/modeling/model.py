@@ -29,8 +29,16 @@ def load_encoder(path: str | Path) -> nn.Module:
 
 
 class MultiTaskModel(nn.Module):
-    def __init__(self, encoder: nn.Module, tasks: list[TaskDef]):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        tasks: list[TaskDef],
+        adversarial: str = "none",
+        adversarial_weight: float = 1.0,
+    ):
         super().__init__()
+        # Embedding-space adversarial training (xstilts.modeling.adversarial), in training mode only.
+        self.adversarial, self.adversarial_weight = adversarial, adversarial_weight
         self.encoder = encoder
         hidden = encoder.config.hidden_size
         self.formats = {t.name: t.format for t in tasks}
@@ -45,6 +53,10 @@ class MultiTaskModel(nn.Module):
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
 
     def forward(self, task: str, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.adversarial != "none" and self.training:
+            from xstilts.modeling.adversarial import adversarial_forward
+
+            return adversarial_forward(self, task, batch, self.adversarial, self.adversarial_weight)
         input_ids, mask = batch["input_ids"], batch["attention_mask"]
         if self.formats[task] is Format.MULTIPLE_CHOICE:
             input_ids, mask = input_ids.flatten(0, 1), mask.flatten(0, 1)
