@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from xstilts.augment.examples import augment_examples
 from xstilts.data.features import featurize
 from xstilts.data.load import load_examples, load_training_stages, read_corpus, resolve_labels
 from xstilts.errors import ConfigError
@@ -51,11 +52,14 @@ def _stages(
     """Training features per stage (task -> features). One stage, except for tasks trained in stages
     (XCOPA: SIQA, then COPA), which a phase trains one after the other on the same model and head."""
     data = ctx.config["data"]
+    augment = ctx.config.get("augment")  # perturbed copies of the training text (xstilts.augment)
     per_task = {}
     for task in tasks:
         stages = load_training_stages(task, data, config.max_train_examples)
         per_task[task.name] = []
         for number, examples in enumerate(stages):
+            if augment:
+                examples = augment_examples(task, examples, augment, data)
             features = featurize(task, tokenizer, examples, config.max_length, config.doc_stride)
             per_task[task.name].append(features)
             ctx.progress.event(
@@ -88,7 +92,7 @@ def train_tasks(ctx: PhaseContext, tasks: list[TaskDef]) -> dict[str, Any]:
     stages = _stages(ctx, tasks, config, tokenizer)
 
     set_seed(seed)
-    model = MultiTaskModel(load_encoder(upstream), tasks)
+    model = MultiTaskModel(load_encoder(upstream), tasks, config.adversarial, config.adversarial_weight)
     stage_steps = []
     for number, features in enumerate(stages):
         last = number == len(stages) - 1
