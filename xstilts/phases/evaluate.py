@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from xstilts.data.features import featurize, retrieval
 from xstilts.data.load import load_examples, resolve_labels
 from xstilts.errors import ConfigError
+from xstilts.evaluate.robustness import Robustness
 from xstilts.phases.context import PhaseContext
 from xstilts.tasks import Format, TaskDef, get_task
 
@@ -66,20 +68,31 @@ def run_trained(ctx: PhaseContext, task: TaskDef) -> dict[str, Any]:
     model_dir = ctx.upstream_model("model")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = MultiTaskModel.load(model_dir, [task])
+    robustness = Robustness(task, config.get("perturbations"), config["data"])
+
+    def evaluate(examples: list[dict[str, Any]], lang: str) -> tuple[dict[str, Any], list[dict]]:
+        features = featurize(task, tokenizer, examples, config["max_length"], config["doc_stride"])
+        outputs = predict(model, task, features, tokenizer.pad_token_id)
+        return score(task, examples, features, outputs, lang)
+
     per_lang = {}
     for lang in config["languages"]:
         examples = load_examples(
             task, "evaluate", config["data"], lang, limit=config.get("max_eval_examples")
         )
-        features = featurize(task, tokenizer, examples, config["max_length"], config["doc_stride"])
-        outputs = predict(model, task, features, tokenizer.pad_token_id)
-        metrics, records = score(task, examples, features, outputs, lang)
+        metrics, records = evaluate(examples, lang)
         per_lang[lang] = metrics
         _write_predictions(ctx, lang, records)
         ctx.progress.event(
             "evaluated", task=task.name, language=lang, examples=len(examples), score=metrics["score"]
         )
-    return _summary(task, per_lang)
+        for name, perturbed in robustness.variants(lang, examples):
+            perturbed_metrics, records = evaluate(perturbed, lang)
+            robustness.record(name, lang, perturbed_metrics, metrics["score"])
+            _write_predictions(ctx, f"{lang}.{name}", records)
+            ctx.progress.event("evaluated", task=task.name, language=lang, perturbation=name,
+                               score=perturbed_metrics["score"])  # fmt: skip
+    return {**_summary(task, per_lang), **robustness.summary()}
 
 
 # ---- retrieval straight from an encoder ------------------------------------------------------------
@@ -261,36 +274,64 @@ def run_retrieval(ctx: PhaseContext, task: TaskDef) -> dict[str, Any]:
     encoder = load_encoder(model_dir)
     layer = retrieval_layer(encoder.config.num_hidden_layers, ctx.config.get("retrieval_layer"))
     embed_texts = make_embedder(encoder, tokenizer, layer, ctx.config["max_length"])
-    summary = _summary(task, retrieval_scores(ctx, task, embed_texts))
-    summary["layer"] = layer
-    return summary
+    per_lang = retrieval_scores(ctx, task, embed_texts)
+    robustness = Robustness(task, ctx.config.get("perturbations"), ctx.config["data"])
+    for name in robustness.labels:
+        perturb = partial(robustness.perturb, name)
+        for lang, metrics in retrieval_scores(ctx, task, embed_texts, perturb, name).items():
+            robustness.record(name, lang, metrics, per_lang[lang]["score"])
+    return {**_summary(task, per_lang), "layer": layer, **robustness.summary()}
 
 
-def retrieval_scores(ctx: PhaseContext, task: TaskDef, embed_texts: Embed) -> dict[str, dict[str, float]]:
-    """Per-language metrics of a retrieval task (writes the predictions, reports progress)."""
+# (lang, examples) -> the perturbed examples, or None where the perturbation does not apply.
+Perturb = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]] | None]
+
+
+def retrieval_scores(
+    ctx: PhaseContext,
+    task: TaskDef,
+    embed_texts: Embed,
+    perturb: Perturb | None = None,
+    perturbation: str | None = None,
+) -> dict[str, dict[str, float]]:
+    """Per-language metrics of a retrieval task (writes the predictions, reports progress). With
+    `perturb`, the non-English side (bitext sources, ranking queries; the candidate pool stays clean) is
+    perturbed and the predictions go to `<lang>.<perturbation>.jsonl`."""
     config = ctx.config
     data, limit = config["data"], config.get("max_eval_examples")
     languages = [lang for lang in config["languages"] if lang != "en" or task.metric == "map@20"]
+    suffix = f".{perturbation}" if perturbation else ""
+    extra = {"perturbation": perturbation} if perturbation else {}
     if task.metric == "map@20":
         loaded = {lang: load_examples(task, "evaluate", data, lang, limit=limit) for lang in languages}
         shared = load_examples(task, "candidates", data) if task.candidates is not None else []
-        per_lang, records = ranked_retrieval(*_ranking_inputs(loaded, shared), embed_texts)
-        for lang in languages:
-            _write_predictions(ctx, lang, records[lang])
-            ctx.progress.event("evaluated", task=task.name, language=lang, score=per_lang[lang]["score"])
+        queries, pool = _ranking_inputs(loaded, shared)
+        if perturb is not None:
+            changed = {lang: perturb(lang, queries[lang]) for lang in languages}
+            queries = {lang: q for lang, q in changed.items() if q is not None}
+        per_lang, records = ranked_retrieval(queries, pool, embed_texts)
+        for lang in queries:
+            _write_predictions(ctx, f"{lang}{suffix}", records[lang])
+            score = per_lang[lang]["score"]
+            ctx.progress.event("evaluated", task=task.name, language=lang, score=score, **extra)
         return per_lang
     per_lang = {}
     for lang in languages:
         examples = load_examples(task, "evaluate", data, lang, limit=limit)
+        dev = load_examples(task, "dev", data, lang) if task.metric == "bucc_f1" else []
+        if perturb is not None:
+            perturbed, perturbed_dev = perturb(lang, examples), perturb(lang, dev) if dev else []
+            if perturbed is None or perturbed_dev is None:
+                continue
+            examples, dev = perturbed, perturbed_dev
         if task.metric == "bucc_f1":
-            metrics, records = evaluate_bucc(load_examples(task, "dev", data, lang), examples, embed_texts)
+            metrics, records = evaluate_bucc(dev, examples, embed_texts)
         else:
             metrics, records = evaluate_tatoeba(examples, embed_texts)
         per_lang[lang] = metrics
-        _write_predictions(ctx, lang, records)
-        ctx.progress.event(
-            "evaluated", task=task.name, language=lang, examples=len(examples), score=metrics["score"]
-        )
+        _write_predictions(ctx, f"{lang}{suffix}", records)
+        ctx.progress.event("evaluated", task=task.name, language=lang, examples=len(examples),
+                           score=metrics["score"], **extra)  # fmt: skip
     return per_lang
 
 

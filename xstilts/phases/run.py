@@ -67,7 +67,7 @@ def lineage(ctx: PhaseContext, started: float) -> dict[str, Any]:
 
 
 def _dispatch(ctx: PhaseContext) -> dict[str, Any]:
-    from xstilts.phases import encoder, evaluate, training
+    from xstilts.phases import analysis, encoder, evaluate, training
 
     runners = {
         "encoder": encoder.run,
@@ -75,6 +75,7 @@ def _dispatch(ctx: PhaseContext) -> dict[str, Any]:
         "intermediate": training.run_intermediate,
         "target": training.run_target,
         "evaluate": evaluate.run,
+        "analysis": analysis.run,
     }
     return runners[ctx.phase.kind](ctx)
 
