@@ -72,6 +72,17 @@ def _draw(tables: Tables, out_dir: Path, files: ReportFiles) -> None:
         image = plots.languages_plot(table, out_dir / plots.languages_plot_file(target))
         if image is not None:
             files.images[target] = image
+    research = tables.research
+    if "robustness_by_tasks" in research:
+        image = plots.robustness_plot(research["robustness_by_tasks"], out_dir / plots.ROBUSTNESS_FILE)
+        if image is not None:
+            files.images["robustness"] = image
+    if "domain_alignment" in research:
+        image = plots.alignment_scatter(
+            research["domain_alignment"], research["domain_correlation"], out_dir / plots.ALIGNMENT_FILE
+        )
+        if image is not None:
+            files.images["domain_alignment"] = image
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -116,6 +127,25 @@ def _correlation_lines(tables: Tables) -> list[str]:
     return [f"Spearman's rho between syntactic distance from English and Δ: {parts}.", ""]
 
 
+def _research_lines(tables: Tables, files: ReportFiles) -> list[str]:
+    research = tables.research
+    lines: list[str] = []
+    if "robustness" in research:
+        lines += ["## Robustness", ""]
+        lines += _section(research["robustness"].title, research["robustness"])
+        lines += _section(research["robustness_by_tasks"].title, research["robustness_by_tasks"])
+        lines += _image(files, "robustness", "robustness gap by number of intermediate tasks")
+    if "domain_alignment" in research:
+        lines += ["## Domain alignment", ""]
+        lines += _section(research["domain_alignment"].title, research["domain_alignment"])
+        lines += _section(research["domain_correlation"].title, research["domain_correlation"])
+        lines += _image(files, "domain_alignment", "alignment measures vs transfer gain")
+    if "difficulty" in research:
+        lines += ["## Difficulty", ""]
+        lines += _section(research["difficulty"].title, research["difficulty"])
+    return lines
+
+
 def render_markdown(results: Results, tables: Tables, files: ReportFiles) -> str:
     """report.md: title, status (missing cells), summary and best-per-target, per-target tables and
     figures, the per-language breakdown and the cost. Deterministic: no timestamps."""
@@ -146,6 +176,7 @@ def render_markdown(results: Results, tables: Tables, files: ReportFiles) -> str
         lines += ["## Per language", ""]
         lines += _section(tables.languages.title, tables.languages)
         lines += _correlation_lines(tables)
+    lines += _research_lines(tables, files)
     total = (f"Total: {results.gpu_hours:.2f} GPU-hours, {results.cpu_hours:.2f} CPU pod-hours "
              f"over {len(results.costs)} complete phases.")  # fmt: skip
     lines += ["## Cost", "", total, ""]

@@ -8,7 +8,7 @@ Nothing here trains or imports torch: it reads `metrics.json` and `lineage.json`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -34,6 +34,9 @@ class RunResult:
     languages: dict[str, dict[str, float]]  # lang -> {"score": ..., metric fields}
     average: float
     average_zero_shot: float | None
+    # Robustness evaluation: perturbation label -> lang -> score on the perturbed data (metrics.json
+    # "perturbed"; empty when the sweep has no `robustness`).
+    perturbed: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def scores(self) -> dict[str, float]:
@@ -105,6 +108,10 @@ class Results:
     runs: list[RunResult] = field(default_factory=list)
     missing: list[MissingCell] = field(default_factory=list)
     costs: list[PhaseCost] = field(default_factory=list)
+    # Intermediate setting -> its tasks ("baseline": none), for the research tables.
+    setting_tasks: dict[str, list[str]] = field(default_factory=dict)
+    # Domain alignment (analysis phases): one row per (encoder, intermediate task, target) with measures.
+    alignment: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -194,7 +201,30 @@ def _run_result(run: Run, metrics: dict[str, Any]) -> RunResult:
         metric=str(metrics.get("metric", "")), languages=languages,
         average=float(average) if average is not None else float(_mean(scores) or 0.0),
         average_zero_shot=float(average_zero_shot) if average_zero_shot is not None else None,
+        perturbed=_perturbed_scores(metrics.get("perturbed") or {}),
     )  # fmt: skip
+
+
+def _perturbed_scores(perturbed: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {
+        str(name): {str(lang): float(f["score"]) for lang, f in per_lang.items() if "score" in f}
+        for name, per_lang in perturbed.items()
+    }
+
+
+def collect_alignment(plan: Plan, store: Store, done: Callable[[str], bool]) -> list[dict[str, Any]]:
+    """Rows of the complete domain-alignment analysis phases (one per encoder), with the encoder's name."""
+    rows: list[dict[str, Any]] = []
+    for encoder, address in zip(plan.sweep.encoders, plan.analyses, strict=False):
+        if not done(address):
+            continue
+        try:
+            metrics = _read_json(store, join_key(plan.phases[address].prefix, "metrics.json"))
+        except (FileNotFoundError, ValueError):
+            continue
+        pairs = [pair for pair in metrics.get("pairs", []) if isinstance(pair, dict)]
+        rows += [{"encoder": encoder.name, **pair} for pair in pairs]
+    return rows
 
 
 def _read_run(store: Store, phase: Phase, run: Run) -> RunResult:
@@ -274,4 +304,6 @@ def collect_results(plan: Plan, store: Store) -> Results:
         except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError) as exc:
             results.missing.append(_missing(run, phase, f"unreadable metrics.json: {exc}"))
     results.costs = [phase_cost(store, phase) for address, phase in plan.phases.items() if done(address)]
+    results.setting_tasks = {BASELINE: [], **{str(i.name): i.task_names for i in plan.sweep.intermediate}}
+    results.alignment = collect_alignment(plan, store, done)
     return results

@@ -113,6 +113,65 @@ def languages_plot(target_table: Table, path: Path) -> Path | None:
     return _save(plt, fig, path)
 
 
+ROBUSTNESS_FILE = "robustness_gap.png"
+ALIGNMENT_FILE = "domain_alignment.png"
+
+
+def robustness_plot(by_tasks: Table, path: Path) -> Path | None:
+    """The robustness gap (clean minus perturbed) against the number of intermediate tasks, one line per
+    (encoder,) perturbation (`robustness_by_tasks` table). None when the table has no rows."""
+    if not by_tasks.rows:
+        return None
+    plt = _pyplot()
+    encoders, names = by_tasks.column("encoder"), by_tasks.column("perturbation")
+    sizes, gaps = by_tasks.column("tasks"), by_tasks.column("gap")
+    several = len(set(encoders)) > 1
+    fig, ax = plt.subplots(figsize=(MIN_WIDTH, 4.0))
+    for series in dict.fromkeys(zip(encoders, names, strict=True)):
+        points = [(n, _numeric(g)) for e, p, n, g in zip(encoders, names, sizes, gaps, strict=True)
+                  if (e, p) == series]  # fmt: skip
+        label = f"{series[0]}/{series[1]}" if several else series[1]
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(sorted(set(sizes)))
+    ax.set_xlabel("intermediate tasks in the setting (0 = baseline)")
+    ax.set_ylabel("gap: clean - perturbed (points)")
+    ax.set_title("Robustness gap by number of intermediate tasks")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, path)
+
+
+def alignment_scatter(alignment: Table, correlation: Table, path: Path) -> Path | None:
+    """One panel per alignment measure: measure (x) against transfer gain (y), a point per
+    (setting, target) labelled with the setting, Spearman's rho over all pairs in the title. None when
+    no pair has both a measure and a gain."""
+    keys = [c.key for c in alignment.columns]
+    measures = [c for c in alignment.columns if c.fmt == "fraction"]
+    gains = [_numeric(v) for v in alignment.column("gain")]
+    if not alignment.rows or all(math.isnan(g) for g in gains):
+        return None
+    plt = _pyplot()
+    rho = {(row[0], row[1]): row[4] for row in correlation.rows if row[2] == "all"}
+    width = min(MAX_WIDTH, 3.6 * len(measures))
+    fig, axes = plt.subplots(1, len(measures), figsize=(width, 3.6), squeeze=False)
+    for ax, column in zip(axes[0], measures, strict=True):
+        xs = [_numeric(row[keys.index(column.key)]) for row in alignment.rows]
+        for row, x, y in zip(alignment.rows, xs, gains, strict=True):
+            if math.isnan(x) or math.isnan(y):
+                continue
+            ax.scatter([x], [y], s=24)
+            ax.annotate(f"{row[1]}→{row[2]}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        values = [v for (_, measure), v in rho.items() if measure == column.key and v is not None]
+        title = column.header + (f" (ρ {values[0]:+.2f})" if len(values) == 1 else "")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(column.header, fontsize=8)
+        ax.axhline(0.0, color="black", linewidth=0.6)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("transfer gain (points)")
+    return _save(plt, fig, path)
+
+
 def _save(plt: Any, fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI, format="png", metadata=PNG_METADATA)

@@ -445,14 +445,19 @@ class Tables:
     languages: Table
     cost: Table
     correlations: dict[str, float]
+    # Research-question tables (xstilts.report.research), by name; only those the results support.
+    research: dict[str, Table] = field(default_factory=dict)
 
     def all(self) -> list[Table]:
         per_target = [t for name in self.targets for t in (self.targets[name], self.target_deltas[name])]
-        return [self.summary, self.summary_delta, self.best, *per_target, self.languages, self.cost]
+        return [self.summary, self.summary_delta, self.best, *per_target, self.languages,
+                *self.research.values(), self.cost]  # fmt: skip
 
 
 def build_tables(results: Results, distance: DistanceFn | None = None) -> Tables:
     """Every table of the report. `distance` defaults to the typology module's, when importable."""
+    from xstilts.report.research import research_tables
+
     grid = Grid(results)
     distance = distance if distance is not None else load_distance()
     targets = [t for t in results.targets if any(key[2] == t for key in grid.cells)]
@@ -462,6 +467,7 @@ def build_tables(results: Results, distance: DistanceFn | None = None) -> Tables
         targets={t: target_table(grid, t) for t in targets},
         target_deltas={t: target_delta_table(grid, t) for t in targets},
         languages=languages, cost=cost_table(results), correlations=distance_correlations(languages),
+        research={table.name: table for table in research_tables(grid)},
     )  # fmt: skip
 
 
