@@ -113,3 +113,17 @@ def test_evaluation_perturbations_and_when_they_do_not_apply():
     noisy, _ = perturb_for_evaluation(get_task("tatoeba"), [tatoeba], {**CHAR, "rate": 1.0}, DATA, "de")
     assert noisy[0]["target"] == "the dog ." and noisy[0]["source"] != "der hund ."
     assert label({"name": "char_noise", "rate": 0.05}) == "char_noise-0.05"
+
+
+def test_a_sweep_augmenting_through_a_lang_placeholder_must_name_the_languages():
+    from xstilts.spec import parse_sweep
+
+    sweep = {
+        "name": "s", "data": {"source": "fixtures"}, "encoders": [{"name": "tiny", "model": "tiny"}],
+        "targets": ["pawsx"],
+        "intermediate": [{"task": "mnli", "augment": [{**SWITCH, "languages": None}]}],
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=r"intermediate\[0\].*languages"):
+        parse_sweep(sweep, "s.yaml")
+    sweep["intermediate"][0]["augment"][0]["languages"] = ["de"]
+    assert parse_sweep(sweep, "s.yaml").intermediate[0].augment[0].languages == ["de"]

@@ -50,7 +50,9 @@ class PerturbationSpec(_Strict):
     name: PerturbationName
     rate: float = Field(0.1, ge=0, le=1)
     dictionary: str | None = Field(
-        None, description="bilingual dictionary (MUSE format) for code_switch/code_mixed"
+        None,
+        description="bilingual dictionary (MUSE format) for code_switch/code_mixed; '{lang}' stands for "
+        "each language, a 'fixtures:' prefix for the fixtures root (xstilts.augment.dictionaries)",
     )
     languages: list[str] | None = Field(
         None, description="code_switch target languages (default: all in the file)"
@@ -118,6 +120,16 @@ class IntermediateSpec(_Strict):
             self.name = "+".join(self.tasks)
         if self.name is None:
             self.name = self.task
+        return self
+
+    @model_validator(mode="after")
+    def _augment_dictionaries_name_languages(self) -> IntermediateSpec:
+        for spec in self.augment:
+            if spec.dictionary and "{lang}" in spec.dictionary and not spec.languages:
+                raise ValueError(
+                    f"augment '{spec.name}': dictionary {spec.dictionary!r} has a {{lang}} placeholder; "
+                    "list the languages to switch into in 'languages', e.g. de and es"
+                )
         return self
 
     @property
