@@ -90,3 +90,23 @@ def test_parallelism_is_bounded(tmp_path: Path, parallel: int):
     states = backend.observe("t")
     assert sum(o.state is JobState.RUNNING for o in states.values()) == parallel
     backend.close()
+
+
+def test_xstilts_commands_run_in_forked_children_with_the_job_env(tmp_path: Path):
+    """`xstilts ...` Jobs run in children forked from a server that imported the training stack once;
+    exit codes, logs and the Job's env are the same as a plain subprocess's."""
+    backend = LocalBackend(tmp_path, max_parallel=1)
+    phase = Phase(kind="target", address="feedfeedfeed", label="pawsx", config={})
+    objects = render_phase(phase, "t", str(tmp_path / "empty-store"), ClusterSettings(backoffLimit=0))
+    try:
+        observed = run_to_end(backend, phase, objects, timeout=180)
+        assert backend._forks is not None and backend._forks.alive(), "the fork server ran the phase"
+    finally:
+        backend.close()
+    assert (observed.state, observed.reason, observed.attempts) == (
+        JobState.FAILED,
+        "BackoffLimitExceeded",
+        1,
+    )
+    log = (tmp_path / "logs" / f"{phase.address}.log").read_text()
+    assert "no phase spec specs/feedfeedfeed.json" in log and "Traceback" not in log

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xstilts.backends import forkserver
 from xstilts.backends.base import Backend, JobState, Observed
 from xstilts.plan.phase import Phase
 from xstilts.render.dump import to_dict
@@ -71,6 +72,7 @@ class LocalBackend(Backend):
         cores = os.cpu_count() or 1
         self.max_parallel = max_parallel or int(os.environ.get("XSTILTS_LOCAL_PARALLEL", min(2, cores)))
         self.runs: dict[str, _Run] = {}
+        self._forks: forkserver.ForkServer | None = None
 
     # ---- translating the Job ---------------------------------------------------------------------
     def _host_path(self, job_name: str, volume: str) -> Path:
@@ -138,6 +140,13 @@ class LocalBackend(Backend):
 
     def _launch(self, run: _Run) -> None:
         run.attempts += 1
+        if self._forkable(run.command):
+            run.process = self._fork_server().spawn(  # type: ignore[assignment]
+                ["xstilts", *run.command[3:]], run.env, run.log_path, os.getcwd()
+            )
+            run.started = run.started or time.time()
+            run.state = JobState.RUNNING
+            return
         run.log_handle = open(run.log_path, "ab")  # noqa: SIM115 - closed when the process ends
         run.process = subprocess.Popen(
             run.command,
@@ -150,6 +159,14 @@ class LocalBackend(Backend):
         run.started = run.started or time.time()
         run.state = JobState.RUNNING
 
+    def _forkable(self, command: list[str]) -> bool:
+        return forkserver.enabled() and command[:3] == [sys.executable, "-m", "xstilts"]
+
+    def _fork_server(self) -> forkserver.ForkServer:
+        if self._forks is None or not self._forks.alive():
+            self._forks = forkserver.ForkServer()
+        return self._forks
+
     def _update(self, run: _Run) -> None:
         if run.state is not JobState.RUNNING or run.process is None:
             return
@@ -161,7 +178,8 @@ class LocalBackend(Backend):
                 self._kill(run)
                 self._finish(run, JobState.FAILED, "DeadlineExceeded", f"ran longer than {deadline}s")
             return
-        run.log_handle.close()
+        if run.log_handle:
+            run.log_handle.close()
         if code == 0:
             self._finish(run, JobState.SUCCEEDED)
             return
@@ -306,3 +324,5 @@ class LocalBackend(Backend):
 
     def close(self) -> None:
         self.cancel("")
+        if self._forks is not None:
+            self._forks.close()

@@ -1,0 +1,196 @@
+"""A fork server for the local backend: one process imports the training stack (torch,
+transformers, accelerate, datasets) once, then forks a child per phase that runs the Job's
+`xstilts ...` command with the Job's environment, exactly as `python -m xstilts ...` would, minus
+the seconds of imports. The server is single-threaded (forking a threaded process is unsafe) and
+reports each child's pid and exit code on its stdout as JSON lines. Disable with XSTILTS_LOCAL_FORK=0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+PRELOAD = (
+    "torch",
+    "transformers",
+    "accelerate",
+    "datasets",
+    "xstilts.cli.main",
+    "xstilts.phases.run",
+    "xstilts.phases.training",
+    "xstilts.phases.evaluate",
+    "xstilts.train.loop",
+    "xstilts.modeling.model",
+)
+
+
+def enabled() -> bool:
+    return os.environ.get("XSTILTS_LOCAL_FORK", "1") != "0"
+
+
+class ForkedProcess:
+    """The Popen-like view of a forked phase: pid, poll(), wait()."""
+
+    def __init__(self, server: ForkServer, pid: int):
+        self.server = server
+        self.pid = pid
+
+    def poll(self) -> int | None:
+        self.server.collect()
+        return self.server.exit_codes.get(self.pid)
+
+    def wait(self, timeout: float | None = None) -> int:
+        end = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if end is not None and time.monotonic() > end:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
+            time.sleep(0.05)
+        return code
+
+
+class ForkServer:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "xstilts.backends.forkserver"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.exit_codes: dict[int, int] = {}
+        self._buffer = ""
+        ready = self._read_message(timeout=120)
+        if ready is None or ready.get("ready") is not True:
+            self.close()
+            raise RuntimeError("the fork server did not start")
+
+    def _read_message(self, timeout: float) -> dict[str, Any] | None:
+        assert self.proc.stdout is not None
+        end = time.monotonic() + timeout
+        while "\n" not in self._buffer:
+            remaining = max(0.0, end - time.monotonic())
+            readable, _, _ = select.select([self.proc.stdout], [], [], remaining)
+            if not readable:
+                return None
+            chunk = os.read(self.proc.stdout.fileno(), 65536).decode()
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split("\n", 1)
+        return json.loads(line)
+
+    def collect(self) -> None:
+        """Read every pending exit report."""
+        while (message := self._read_message(timeout=0)) is not None:
+            if "exited" in message:
+                self.exit_codes[message["exited"]] = message["code"]
+
+    def spawn(self, argv: list[str], env: dict[str, str], log_path: Path, cwd: str) -> ForkedProcess:
+        assert self.proc.stdin is not None
+        request = {"argv": argv, "env": env, "log": str(log_path), "cwd": cwd}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        while True:
+            message = self._read_message(timeout=60)
+            if message is None:
+                raise RuntimeError("the fork server stopped answering")
+            if "exited" in message:
+                self.exit_codes[message["exited"]] = message["code"]
+            elif "pid" in message:
+                return ForkedProcess(self, message["pid"])
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+# ---- the server process ------------------------------------------------------------------------------
+
+
+def _child(request: dict[str, Any]) -> None:
+    """In the forked child: become the phase process, run the command, exit with its code."""
+    code = 1
+    try:
+        os.setsid()  # its own process group, as a pod: killpg reaches it and its children
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        threads = os.environ.get("OMP_NUM_THREADS")
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
+        from xstilts.cli.main import main
+
+        sys.argv = request["argv"]
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def serve() -> None:
+    for module in PRELOAD:
+        __import__(module)
+    out = sys.stdout
+    out.write(json.dumps({"ready": True}) + "\n")
+    out.flush()
+    stdin = sys.stdin.buffer
+    buffer = b""
+    children: set[int] = set()
+    while True:
+        readable, _, _ = select.select([stdin], [], [], 0.1)
+        if readable:
+            chunk = os.read(stdin.fileno(), 65536)
+            if not chunk:
+                break  # the backend went away; running phases carry on (setsid)
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                pid = os.fork()
+                if pid == 0:
+                    _child(json.loads(line))
+                children.add(pid)
+                out.write(json.dumps({"pid": pid}) + "\n")
+                out.flush()
+        for pid in list(children):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                children.discard(pid)
+                code = os.waitstatus_to_exitcode(status)
+                out.write(json.dumps({"exited": pid, "code": code}) + "\n")
+                out.flush()
+
+
+if __name__ == "__main__":
+    serve()
