@@ -34,11 +34,16 @@ class LocalStore(Store):
             raise
 
     def put_file(self, local_path: Path, key: str) -> None:
-        def write(handle) -> None:
-            with open(local_path, "rb") as src:
-                shutil.copyfileobj(src, handle, length=8 * 1024 * 1024)
-
-        self._atomic_write(self._path(key), write)
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            shutil.copyfile(local_path, tmp)  # a kernel-side copy where the platform has one
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def get_file(self, key: str, local_path: Path) -> None:
         source = self._path(key)
