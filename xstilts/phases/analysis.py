@@ -21,6 +21,7 @@ import numpy as np
 from xstilts.data.load import load_examples, load_training_stages
 from xstilts.phases.context import PhaseContext
 from xstilts.tasks import Format, TaskDef, get_task
+from xstilts.tasks.registry import fixture_languages
 
 EMBED_MAX_LENGTH = 128  # tokens per text for the mean embeddings
 
@@ -44,7 +45,10 @@ def english_texts(task: TaskDef, data: dict[str, Any], limit: int) -> list[str]:
     if task.training_sources():
         examples = load_training_stages(task, data, limit)[-1]
     else:
-        lang = "en" if "en" in task.languages else next(lang for lang in task.languages if lang != "en")
+        langs = list(task.languages)
+        if data.get("source") == "fixtures":
+            langs = fixture_languages(task, langs)
+        lang = "en" if "en" in langs else langs[0]  # bitext: the English side of the first language
         examples = load_examples(task, "evaluate", data, lang, limit=limit)
     texts = [example_text(task, e) for e in examples[:limit]]
     return [t for t in texts if t.strip()]
