@@ -103,6 +103,8 @@ def check_difficulty(report: Path) -> None:
     difficulty = read_csv(report / "difficulty.csv")
     assert column(difficulty, "setting", "difficulty") == [("anli-r1", "hard"), ("anli-r3", "hardest")]
     assert all(r["pawsx"] for r in difficulty)
+    pawsx = read_csv(report / "pawsx.csv")  # two seeds: mean and sample std per cell
+    assert all(r["seeds"] == "2" and r["avg_std"] and r["de_std"] for r in pawsx)
 
 
 def check_diversity(report: Path) -> None:
