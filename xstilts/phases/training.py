@@ -4,19 +4,33 @@ shared loop, save the selected model. Target phases load the encoder only (fresh
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from xstilts.augment.examples import augment_examples
+from xstilts.data.cache import cached_features
 from xstilts.data.features import featurize
-from xstilts.data.load import load_examples, load_training_stages, read_corpus, resolve_labels
+from xstilts.data.load import load_examples, read_corpus, resolve_labels
 from xstilts.errors import ConfigError
 from xstilts.phases.context import PhaseContext
 from xstilts.spec.training import TrainingConfig
+from xstilts.store import Store
 from xstilts.tasks import TaskDef, get_task
 
 
-def dev_evaluator(tasks: list[TaskDef], data: dict[str, Any], tokenizer, config: TrainingConfig):
-    """English dev score (mean over tasks) for model selection; the examples are loaded once."""
+def dev_evaluator(
+    tasks: list[TaskDef],
+    data: dict[str, Any],
+    tokenizer,
+    config: TrainingConfig,
+    *,
+    store: Store | None = None,
+    tokenizer_dir: Path | None = None,
+    on_event: Callable[..., None] | None = None,
+):
+    """English dev score (mean over tasks) for model selection; the examples are loaded once. With a
+    store and the tokenizer's directory, the dev features come from the store's feature cache."""
     from xstilts.evaluate.predict import predict
     from xstilts.evaluate.scoring import score
 
@@ -25,10 +39,22 @@ def dev_evaluator(tasks: list[TaskDef], data: dict[str, Any], tokenizer, config:
         if task.dev is None:
             continue
         examples = load_examples(task, "dev", data, "en", limit=config.max_dev_examples)
-        dev[task.name] = (
-            examples,
-            featurize(task, tokenizer, examples, config.max_length, config.doc_stride),
+        features = cached_features(
+            store if tokenizer_dir is not None else None,
+            tokenizer_dir or "",
+            task.name,
+            "dev",
+            "en",
+            data,
+            config.max_length,
+            config.doc_stride,
+            lambda task=task, examples=examples: featurize(
+                task, tokenizer, examples, config.max_length, config.doc_stride
+            ),
+            limit=config.max_dev_examples,
+            on_event=on_event,
         )
+        dev[task.name] = (examples, features)
     if not dev:
         return None
 
@@ -46,24 +72,55 @@ def dev_evaluator(tasks: list[TaskDef], data: dict[str, Any], tokenizer, config:
     return evaluate
 
 
+def _example_count(features: list[dict[str, Any]]) -> int:
+    """Examples behind a feature list (QA windows and multiple-choice rows share an example_index)."""
+    return 1 + max((f.get("example_index", -1) for f in features), default=-1)
+
+
 def _stages(
-    ctx: PhaseContext, tasks: list[TaskDef], config: TrainingConfig, tokenizer
+    ctx: PhaseContext, tasks: list[TaskDef], config: TrainingConfig, tokenizer, tokenizer_dir: Path
 ) -> list[dict[str, list]]:
     """Training features per stage (task -> features). One stage, except for tasks trained in stages
-    (XCOPA: SIQA, then COPA), which a phase trains one after the other on the same model and head."""
+    (XCOPA: SIQA, then COPA), which a phase trains one after the other on the same model and head.
+    Features come from the store's feature cache (`xstilts.data.cache`): a sweep tokenizes each
+    training set once, whichever phases read it."""
     data = ctx.config["data"]
     augment = ctx.config.get("augment")  # perturbed copies of the training text (xstilts.augment)
     per_task = {}
     for task in tasks:
-        stages = load_training_stages(task, data, config.max_train_examples)
         per_task[task.name] = []
-        for number, examples in enumerate(stages):
-            if augment:
-                examples = augment_examples(task, examples, augment, data)
-            features = featurize(task, tokenizer, examples, config.max_length, config.doc_stride)
+        # As `load_training_stages`: stage i of `train_stages`, else the `train` source (stage None).
+        stages = list(range(len(task.train_stages))) if task.train_stages else [None]
+        for number, stage in enumerate(stages):
+
+            def build(task: TaskDef = task, stage: int | None = stage) -> list[dict[str, Any]]:
+                examples = load_examples(task, "train", data, "en", config.max_train_examples, stage=stage)
+                if augment:
+                    examples = augment_examples(task, examples, augment, data)
+                return featurize(task, tokenizer, examples, config.max_length, config.doc_stride)
+
+            features = cached_features(
+                ctx.store,
+                tokenizer_dir,
+                task.name,
+                "train",
+                "en",
+                data,
+                config.max_length,
+                config.doc_stride,
+                build,
+                limit=config.max_train_examples,
+                stage=stage,
+                extra={"augment": augment} if augment else None,
+                on_event=ctx.progress.event,
+            )
             per_task[task.name].append(features)
             ctx.progress.event(
-                "data", task=task.name, stage=number, examples=len(examples), features=len(features)
+                "data",
+                task=task.name,
+                stage=number,
+                examples=_example_count(features),
+                features=len(features),
             )
     if len(tasks) > 1 and any(len(v) > 1 for v in per_task.values()):
         raise ConfigError(
@@ -89,7 +146,7 @@ def train_tasks(ctx: PhaseContext, tasks: list[TaskDef]) -> dict[str, Any]:
     upstream = ctx.upstream_model("encoder")
     tokenizer = AutoTokenizer.from_pretrained(upstream)
     tasks = [resolve_labels(t, data) for t in tasks]  # CCG's supertag set comes from its data
-    stages = _stages(ctx, tasks, config, tokenizer)
+    stages = _stages(ctx, tasks, config, tokenizer, upstream)
 
     set_seed(seed)
     model = MultiTaskModel(load_encoder(upstream), tasks, config.adversarial, config.adversarial_weight)
@@ -106,7 +163,15 @@ def train_tasks(ctx: PhaseContext, tasks: list[TaskDef]) -> dict[str, Any]:
             pad_token_id=tokenizer.pad_token_id,
             checkpointer=Checkpointer(ctx.store, prefix, staging),
             progress=ctx.progress,
-            evaluate_dev=dev_evaluator(tasks, data, tokenizer, config)
+            evaluate_dev=dev_evaluator(
+                tasks,
+                data,
+                tokenizer,
+                config,
+                store=ctx.store,
+                tokenizer_dir=upstream,
+                on_event=ctx.progress.event,
+            )
             if config.select_best and last
             else None,
             deepspeed=ctx.config.get("deepspeed"),
