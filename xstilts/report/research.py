@@ -247,7 +247,3 @@ def research_tables(grid: Grid) -> list[Table]:
         tables.append(difficulty)
     return tables
 
-
-def rows_as_dicts(table: Table) -> Iterable[dict[str, Any]]:
-    keys = [c.key for c in table.columns]
-    return (dict(zip(keys, row, strict=True)) for row in table.rows)
