@@ -198,6 +198,10 @@ def train(
         progress.event("checkpoint", step=step, evaluated=evaluate)
 
     device = accelerator.device
+    # Batches go to the GPU from pinned memory: a copy from pageable memory first waits for the GPU's
+    # queued work (a host sync per micro-batch), so the host could not collate and launch the next
+    # micro-batch while the GPU still runs this one. Pinned + non_blocking keeps the host ahead.
+    pin = device.type == "cuda"
     loss_sum = torch.zeros((), device=device)
     loss_count = 0
     # Mean loss since the last checkpoint: step-based (not time-based), so a resumed run reports the same.
@@ -213,7 +217,7 @@ def train(
                 batch_features = [features[mb.task][i] for i in mb.indices]
                 tokens += sum(real_tokens(f) for f in batch_features)
                 batch = {
-                    key: v.to(device, non_blocking=True)
+                    key: (v.pin_memory() if pin else v).to(device, non_blocking=pin)
                     for key, v in collate(batch_features, pad_token_id).items()
                 }
                 with accelerator.accumulate(model):
