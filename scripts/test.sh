@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 .venv/bin/ruff check xstilts tests benchmarks
-exec .venv/bin/python -m pytest -rs "$@"
+# Two workers: end-to-end tests wait on phase subprocesses, so two of them keep both cores busy.
+exec .venv/bin/python -m pytest -rs -n 2 --dist worksteal "$@"
