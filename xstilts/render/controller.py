@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from xstilts.errors import EXIT_CONFIG
+from xstilts.render.job import failure_policy, restricted_security
 from xstilts.render.names import controller_name, label_value
 from xstilts.render.settings import ClusterSettings, ResourcePreset
 
@@ -61,7 +61,7 @@ def render_controller(
     if settings.s3.region:
         env.append(k8s.V1EnvVar(name="AWS_DEFAULT_REGION", value=settings.s3.region))
     secret = settings.s3.secret_name
-    seccomp = k8s.V1SeccompProfile(type="RuntimeDefault")
+    pod_security, container_security = restricted_security()
     requests = {"cpu": preset.cpu, "memory": preset.memory}
     container = k8s.V1Container(
         name=CONTAINER,
@@ -77,14 +77,7 @@ def render_controller(
             k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),
             k8s.V1VolumeMount(name="cache", mount_path=CACHE),
         ],
-        security_context=k8s.V1SecurityContext(
-            allow_privilege_escalation=False,
-            run_as_non_root=True,
-            run_as_user=1000,
-            read_only_root_filesystem=True,
-            capabilities=k8s.V1Capabilities(drop=["ALL"]),
-            seccomp_profile=seccomp,
-        ),
+        security_context=container_security,
         termination_message_policy="FallbackToLogsOnError",
     )
     pod_spec = k8s.V1PodSpec(
@@ -94,9 +87,7 @@ def render_controller(
         service_account_name=settings.service_account_name,
         automount_service_account_token=True,
         enable_service_links=False,
-        security_context=k8s.V1PodSecurityContext(
-            run_as_non_root=True, run_as_user=1000, run_as_group=1000, fs_group=1000, seccomp_profile=seccomp
-        ),
+        security_context=pod_security,
         image_pull_secrets=[k8s.V1LocalObjectReference(name=n) for n in settings.image_pull_secrets] or None,
         volumes=[
             k8s.V1Volume(name="sweep", config_map=k8s.V1ConfigMapVolumeSource(name=name)),
@@ -110,23 +101,8 @@ def render_controller(
         # sweep may run for weeks, so there is no deadline.
         backoff_limit=settings.backoff_limit,
         ttl_seconds_after_finished=settings.ttl_seconds_after_finished,
-        pod_failure_policy=k8s.V1PodFailurePolicy(
-            rules=[
-                k8s.V1PodFailurePolicyRule(
-                    action="Ignore",
-                    on_pod_conditions=[
-                        k8s.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")
-                    ],
-                ),
-                # An invalid sweep file stays invalid.
-                k8s.V1PodFailurePolicyRule(
-                    action="FailJob",
-                    on_exit_codes=k8s.V1PodFailurePolicyOnExitCodesRequirement(
-                        container_name=CONTAINER, operator="In", values=[EXIT_CONFIG]
-                    ),
-                ),
-            ]
-        ),
+        # Disruptions do not count; an invalid sweep file stays invalid (the phases' policy).
+        pod_failure_policy=failure_policy(CONTAINER),
     )
     job = k8s.V1Job(
         api_version="batch/v1",

@@ -145,7 +145,7 @@ def _shared(settings: ClusterSettings, preset: ResourcePreset) -> _Shared:
 def _build_shared(settings: ClusterSettings, preset: ResourcePreset) -> _Shared:
     multi_node = preset.nodes > 1
     volumes, mounts = _volumes(settings, preset)
-    pod_security, container_security = _security()
+    pod_security, container_security = restricted_security()
     secret = settings.s3.secret_name
     node_rank = None
     if multi_node:
@@ -190,7 +190,7 @@ def _build_shared(settings: ClusterSettings, preset: ResourcePreset) -> _Shared:
         # Safe to garbage-collect: `phase run` copies its log to <prefix>/logs/ in the store
         # periodically and at exit (xstilts/phases/context.py), so `sweep logs` still has it after.
         ttl_seconds_after_finished=settings.ttl_seconds_after_finished,
-        pod_failure_policy=_failure_policy(),
+        pod_failure_policy=failure_policy(),
         # Created suspended, Kueue unsuspends it on admission.
         suspend=True if settings.kueue.queue_name else None,
     )
@@ -281,7 +281,7 @@ def _resources(preset: ResourcePreset) -> k8s.V1ResourceRequirements:
     return k8s.V1ResourceRequirements(requests=requests, limits=limits)
 
 
-def _security() -> tuple[k8s.V1PodSecurityContext, k8s.V1SecurityContext]:
+def restricted_security() -> tuple[k8s.V1PodSecurityContext, k8s.V1SecurityContext]:
     """Pod Security Standard "restricted"; the root filesystem is read-only, emptyDirs are writable."""
     seccomp = k8s.V1SeccompProfile(type="RuntimeDefault")
     pod = k8s.V1PodSecurityContext(
@@ -298,7 +298,7 @@ def _security() -> tuple[k8s.V1PodSecurityContext, k8s.V1SecurityContext]:
     return pod, container
 
 
-def _failure_policy() -> k8s.V1PodFailurePolicy:
+def failure_policy(container: str = CONTAINER) -> k8s.V1PodFailurePolicy:
     return k8s.V1PodFailurePolicy(
         rules=[
             # Preemption and eviction do not burn retries.
@@ -312,7 +312,7 @@ def _failure_policy() -> k8s.V1PodFailurePolicy:
             k8s.V1PodFailurePolicyRule(
                 action="FailJob",
                 on_exit_codes=k8s.V1PodFailurePolicyOnExitCodesRequirement(
-                    container_name=CONTAINER, operator="In", values=[EXIT_CONFIG]
+                    container_name=container, operator="In", values=[EXIT_CONFIG]
                 ),
             ),
         ]
