@@ -2,14 +2,18 @@
 in one run.
 
     .venv/bin/python benchmarks/train_throughput.py [--examples 960] [--epochs 3] [--repeat 3]
-        [--threads 2] [--only xstilts|trainer] [--profile]
+        [--threads 2] [--spread uniform|long-tail] [--only xstilts|trainer] [--profile] [--cache-check N]
 
 Both sides train the same tiny random-init XLM-R-shaped encoder (hidden 128, 4 layers, 4 heads, FFN
 512; `build_tiny_encoder` on the fixture corpus) plus a RoBERTa classification head (dense + tanh +
-projection on <s>) on the same NLI-style examples: premises of 1-12 fixture clauses (uniform), so
-lengths spread from ~35 to 256 tokens (truncated at `--max-length`). Same effective batch (32),
-learning rate (1e-3: the model starts from random weights), linear schedule with 10% warm-up, weight
-decay 0.01, clip 1.0, AdamW eps 1e-8, epochs, seed, fp32, sdpa attention, dropout 0.1, thread count.
+projection on <s>), starting from the same weights (xstilts' head is given the HF head's initial
+weights: the two libraries initialise heads differently), on the same NLI-style examples: premises of
+1-12 fixture clauses, so lengths spread from ~35 to 256 tokens (truncated at `--max-length`);
+`--spread uniform` (default: every clause count equally likely, mean ~170 tokens) or `long-tail` (most
+premises 1-3 clauses, as in real NLI data, mean ~75 tokens).
+Same effective batch (32), learning rate (1e-3: the model starts from random weights), linear schedule
+with 10% warm-up, weight decay 0.01, clip 1.0, AdamW eps 1e-8, epochs, seed, fp32, sdpa attention,
+dropout 0.1, thread count.
 
 - xstilts: `xstilts.train.loop.train` with its length-grouped batches and dynamic padding; a
   checkpoint every epoch (as a phase writes them; the last window's mean is its `final_loss`); no dev
@@ -63,6 +67,27 @@ def features_of(tokenizer, examples: list[dict[str, Any]], max_length: int) -> l
     return classification(tokenizer, examples, max_length)
 
 
+def initial_classifier(encoder_dir: Path, seed: int) -> torch.nn.Module:
+    """The Trainer side's classification head as initialised (same seed, same construction)."""
+    from transformers import XLMRobertaForSequenceClassification, set_seed
+
+    set_seed(seed)
+    model = XLMRobertaForSequenceClassification.from_pretrained(
+        encoder_dir, num_labels=3, attn_implementation="sdpa"
+    )
+    return model.classifier
+
+
+@torch.no_grad()
+def copy_head(classifier: torch.nn.Module, head: torch.nn.Module) -> None:
+    """Start both sides from the same weights: xstilts' head (PyTorch's default Linear init) takes the
+    HF head's (normal, std 0.02, zero bias); the layers are the same (dense + tanh + projection)."""
+    head.dense.weight.copy_(classifier.dense.weight)
+    head.dense.bias.copy_(classifier.dense.bias)
+    head.out.weight.copy_(classifier.out_proj.weight)
+    head.out.bias.copy_(classifier.out_proj.bias)
+
+
 def run_xstilts(encoder_dir: Path, features: list[dict], args: argparse.Namespace, work: Path) -> dict:
     from accelerate.utils import set_seed
 
@@ -88,6 +113,7 @@ def run_xstilts(encoder_dir: Path, features: list[dict], args: argparse.Namespac
     )
     set_seed(args.seed)
     model = MultiTaskModel(load_encoder(encoder_dir), [task])
+    copy_head(initial_classifier(encoder_dir, args.seed), model.heads[task.name])
     store = LocalStore(work / "store")
     progress = ProgressLog("bench", stream=io.StringIO(), interval=3600)
     started, cpu = time.perf_counter(), time.process_time()
@@ -173,6 +199,29 @@ def run_trainer(
     }
 
 
+def cache_check(tokenizer, encoder_dir: Path, work: Path, examples: int, repeat: int) -> None:
+    """Tokenizing a training set vs reading it back from the store's feature cache (LocalStore)."""
+    from xstilts.data.cache import cached_features
+    from xstilts.store import LocalStore
+
+    texts = nli_examples(examples, 13)
+    store = LocalStore(work / "cache-store")
+    build_s, hit_s = [], []
+    for r in range(repeat):
+        args = ("mnli", "train", "en", {"source": "bench", "round": r}, 256, 128)
+        started = time.perf_counter()
+        built = cached_features(store, encoder_dir, *args, lambda: features_of(tokenizer, texts, 256))
+        build_s.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        hit = cached_features(store, encoder_dir, *args, lambda: features_of(tokenizer, texts, 256))
+        hit_s.append(time.perf_counter() - started)
+        assert hit == built
+    size = sum(o.size for o in store.list("cache/")) / repeat / 2**20
+    print(f"feature cache, {examples} examples: miss (tokenize + write) {median(build_s):.2f} s, "
+          f"hit (read + verify + unpickle) {median(hit_s):.2f} s, {size:.1f} MiB per entry "
+          f"(medians of {repeat})")  # fmt: skip
+
+
 @torch.no_grad()
 def held_out(model: torch.nn.Module, features: list[dict], hf: bool) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) on held-out features, the same batching for both models."""
@@ -205,7 +254,12 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--only", choices=["xstilts", "trainer"], default=None)
+    parser.add_argument("--spread", choices=["uniform", "long-tail"], default="uniform")
+    parser.add_argument("--vary-seed", action="store_true",
+                        help="round r uses seed --seed + r on both sides")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="cProfile one xstilts run, print the top 25")
+    parser.add_argument("--cache-check", type=int, default=0, metavar="N",
+                        help="only time the feature cache on N examples (miss vs hit)")  # fmt: skip
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -219,12 +273,20 @@ def main() -> None:
         work = Path(tmp)
         encoder_dir = build_encoder(work / "encoder", hidden=args.hidden, layers=args.layers)
         tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
-        train_features = features_of(tokenizer, nli_examples(args.examples, 11), args.max_length)
-        dev_features = features_of(tokenizer, nli_examples(args.held_out, 12), args.max_length)
+        train_examples = nli_examples(args.examples, 11, spread=args.spread)
+        train_features = features_of(tokenizer, train_examples, args.max_length)
+        dev_features = features_of(
+            tokenizer, nli_examples(args.held_out, 12, spread=args.spread), args.max_length
+        )
         lengths = [len(f["input_ids"]) for f in train_features]
-        print(f"train: {len(train_features)} examples, tokens per example: {length_summary(lengths)}")
+        print(f"train: {len(train_features)} examples ({args.spread} premise lengths), tokens per example: "
+              f"{length_summary(lengths)}")  # fmt: skip
         print(f"model: hidden {args.hidden}, {args.layers} layers; batch {args.batch_size}, lr {args.lr}, "
               f"epochs {args.epochs}, threads {torch.get_num_threads()}")  # fmt: skip
+
+        if args.cache_check:
+            cache_check(tokenizer, encoder_dir, work, args.cache_check, args.repeat)
+            return
 
         if args.profile:
             profiler = cProfile.Profile()
@@ -236,8 +298,11 @@ def main() -> None:
             return
 
         sides = [s for s in ("xstilts", "trainer") if args.only in (None, s)]
+        base_seed = args.seed
         runs: dict[str, list[dict]] = {s: [] for s in sides}
         for r in range(args.repeat):
+            if args.vary_seed:
+                args.seed = base_seed + r
             for side in sides:
                 with contextlib.redirect_stderr(io.StringIO()):
                     out = (
@@ -253,7 +318,8 @@ def main() -> None:
                     dev_acc=dev_acc,
                 )
                 runs[side].append(out)
-                print(f"  run {r + 1} {side:8s} {out['seconds']:7.2f} s  {out['tokens_per_s']:9.0f} tok/s  "
+                print(f"  run {r + 1} seed {args.seed} {side:8s} {out['seconds']:7.2f} s  "
+                      f"{out['tokens_per_s']:9.0f} tok/s  "
                       f"{out['tokens_per_cpu_s']:7.0f} tok/cpu-s  "
                       f"steps {out['steps']}  train loss {out['train_loss']:.4f}  "
                       f"held-out loss {dev_loss:.4f} acc {dev_acc:.3f}  (load {machine()['load_avg']})",

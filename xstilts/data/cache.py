@@ -14,7 +14,8 @@ everything the features depend on:
 - the source text of the modules that turn rows into features (`xstilts.data.features`, `.load`, the
   task registry and adapters, span-label helpers, augmentation) and `CACHE_FORMAT`: changing the code
   is a cache miss, never a stale hit;
-- for training splits, the phase's `augment` settings.
+- `extra`: anything else the caller's features depend on (a training phase's `augment` settings, an
+  evaluation perturbation's spec).
 
 Reading verifies size and sha256 against the manifest and unpickles with an unpickler that refuses
 every global (features are dicts, lists, tuples, numbers, strings and None, which need none), so a
@@ -26,7 +27,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib
+import importlib.metadata
+import importlib.util
 import io
 import json
 import logging
@@ -71,6 +73,7 @@ FEATURE_MODULES = (
     "xstilts.augment.examples",
     "xstilts.augment.text",
     "xstilts.augment.dictionaries",
+    "xstilts.evaluate.robustness",
 )
 
 Feature = dict[str, Any]
@@ -105,20 +108,20 @@ def _hash_files(directory: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """sha256 of the source of the modules that make features, and of the tokenizer libraries' versions."""
+    """sha256 of the source of the modules that make features (found, not imported), and of the
+    tokenizer libraries' versions."""
     digest = hashlib.sha256(f"format {CACHE_FORMAT}".encode())
     for name in FEATURE_MODULES:
         try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        source = getattr(module, "__file__", None)
-        if source and os.path.isfile(source):
-            digest.update(name.encode() + b"\0" + Path(source).read_bytes())
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin and os.path.isfile(spec.origin):
+            digest.update(name.encode() + b"\0" + Path(spec.origin).read_bytes())
     for library in ("transformers", "tokenizers"):
         try:
-            version = importlib.import_module(library).__version__
-        except ImportError:
+            version = importlib.metadata.version(library)
+        except importlib.metadata.PackageNotFoundError:
             version = "absent"
         digest.update(f"{library}=={version}".encode())
     return digest.hexdigest()
