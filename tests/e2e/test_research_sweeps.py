@@ -148,6 +148,16 @@ def check_adversarial(report: Path, store: Path) -> None:
             for line in log.read_text().splitlines() if '"event": "data"' in line]  # fmt: skip
     examples = {e["phase"].split("/")[1].split("@")[0]: e["examples"] for e in data if e["task"] == "mnli"}
     assert examples["mnli-augment"] == 3 * examples["mnli"], "two augmented copies of every example"
+    # The robustness twin evaluated PAWS-X (clean and perturbed) with the same tokenizer and data: the new
+    # evaluate phases here read every language's features from the store's cache instead of tokenizing.
+    lookups = {
+        log.parent.parent.name: [json.loads(line) for line in log.read_text().splitlines()
+                                 if '"event": "feature_cache"' in line]
+        for log in (store / "phases" / "evaluate").glob("*/logs/phase.log")
+    }  # fmt: skip
+    all_hits = [events for events in lookups.values() if events and all(e["hit"] for e in events)]
+    clean_and_perturbed = len(PAWSX_LANGS) * (1 + len(PERTURBATIONS)) - 1  # no code-mixing of English
+    assert any(len(events) == clean_and_perturbed for events in all_hits), lookups
 
 
 def check_domain(report: Path) -> None:

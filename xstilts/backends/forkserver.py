@@ -29,6 +29,21 @@ PRELOAD = (
     "xstilts.phases.evaluate",
     "xstilts.train.loop",
     "xstilts.modeling.model",
+    "xstilts.phases.encoder",
+    "xstilts.phases.analysis",
+    "xstilts.evaluate.predict",
+    "xstilts.evaluate.scoring",
+    # `transformers` imports its submodules on first attribute access: without these, every forked phase
+    # spends 2-3 s importing the model code (measured with `python -X importtime`).
+    "transformers.modeling_utils",
+    "transformers.activations",
+    "transformers.models.auto.modeling_auto",
+    "transformers.models.auto.tokenization_auto",
+    "transformers.models.xlm_roberta.modeling_xlm_roberta",
+    "transformers.models.bert.modeling_bert",
+    "transformers.tokenization_utils_tokenizers",
+    "transformers.trainer_pt_utils",
+    "scipy.io",
 )
 
 
@@ -122,10 +137,15 @@ class ForkServer:
 # ---- the server process ------------------------------------------------------------------------------
 
 
+_channel_fd: int | None = None  # the server's protocol channel; a child closes its copy
+
+
 def _child(request: dict[str, Any]) -> None:
     """In the forked child: become the phase process, run the command, exit with its code."""
     code = 1
     try:
+        if _channel_fd is not None:
+            os.close(_channel_fd)
         os.setsid()  # its own process group, as a pod: killpg reaches it and its children
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -160,9 +180,18 @@ def _child(request: dict[str, Any]) -> None:
 
 
 def serve() -> None:
+    # The backend reads this process's stdout as the protocol channel: keep a private copy of it and point
+    # fd 1 at stderr, so whatever the preloaded libraries print (DeepSpeed logs to stdout on import) cannot
+    # corrupt the channel.
+    global _channel_fd
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    _channel_fd = out.fileno()
+    os.dup2(2, 1)
     for module in PRELOAD:
-        __import__(module)
-    out = sys.stdout
+        try:
+            __import__(module)
+        except ImportError:  # a module another transformers version names differently: imported on use
+            pass
     out.write(json.dumps({"ready": True}) + "\n")
     out.flush()
     stdin = sys.stdin.buffer

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from xstilts.data.cache import cached_features
 from xstilts.data.features import featurize, retrieval
 from xstilts.data.load import load_examples, resolve_labels
 from xstilts.errors import ConfigError
@@ -70,8 +71,25 @@ def run_trained(ctx: PhaseContext, task: TaskDef) -> dict[str, Any]:
     model = MultiTaskModel.load(model_dir, [task])
     robustness = Robustness(task, config.get("perturbations"), config["data"])
 
-    def evaluate(examples: list[dict[str, Any]], lang: str) -> tuple[dict[str, Any], list[dict]]:
-        features = featurize(task, tokenizer, examples, config["max_length"], config["doc_stride"])
+    def evaluate(
+        examples: list[dict[str, Any]], lang: str, perturbation: str | None = None
+    ) -> tuple[dict[str, Any], list[dict]]:
+        # Every evaluate phase of a target reads the same data with the same tokenizer: tokenize once per
+        # store (the key covers the tokenizer's files, data, limit, lengths and the perturbation's spec).
+        features = cached_features(
+            ctx.store,
+            model_dir,
+            task.name,
+            "evaluate",
+            lang,
+            config["data"],
+            config["max_length"],
+            config["doc_stride"],
+            lambda: featurize(task, tokenizer, examples, config["max_length"], config["doc_stride"]),
+            limit=config.get("max_eval_examples"),
+            extra={"perturbation": robustness.specs[perturbation]} if perturbation else None,
+            on_event=ctx.progress.event,
+        )
         outputs = predict(model, task, features, tokenizer.pad_token_id)
         return score(task, examples, features, outputs, lang)
 
@@ -87,7 +105,7 @@ def run_trained(ctx: PhaseContext, task: TaskDef) -> dict[str, Any]:
             "evaluated", task=task.name, language=lang, examples=len(examples), score=metrics["score"]
         )
         for name, perturbed in robustness.variants(lang, examples):
-            perturbed_metrics, records = evaluate(perturbed, lang)
+            perturbed_metrics, records = evaluate(perturbed, lang, name)
             robustness.record(name, lang, perturbed_metrics, metrics["score"])
             _write_predictions(ctx, f"{lang}.{name}", records)
             ctx.progress.event("evaluated", task=task.name, language=lang, perturbation=name,
