@@ -2,7 +2,8 @@
 in one run.
 
     .venv/bin/python benchmarks/train_throughput.py [--examples 960] [--epochs 3] [--repeat 3]
-        [--threads 2] [--spread uniform|long-tail] [--only xstilts|trainer] [--profile] [--cache-check N]
+        [--threads 2] [--spread uniform|long-tail] [--only xstilts|trainer] [--vary-seed]
+        [--batching grouped|random] [--profile] [--cache-check N]
 
 Both sides train the same tiny random-init XLM-R-shaped encoder (hidden 128, 4 layers, 4 heads, FFN
 512; `build_tiny_encoder` on the fixture corpus) plus a RoBERTa classification head (dense + tanh +
@@ -15,7 +16,9 @@ Same effective batch (32), learning rate (1e-3: the model starts from random wei
 with 10% warm-up, weight decay 0.01, clip 1.0, AdamW eps 1e-8, epochs, seed, fp32, sdpa attention,
 dropout 0.1, thread count.
 
-- xstilts: `xstilts.train.loop.train` with its length-grouped batches and dynamic padding; a
+- xstilts: `xstilts.train.loop.train` with its length-grouped batches (`--batching random`: the same
+  loop with random batches, mega-batches of one batch, to separate the loop from the batching) and
+  dynamic padding; a
   checkpoint every epoch (as a phase writes them; the last window's mean is its `final_loss`); no dev
   evaluation.
 - Trainer: `XLMRobertaForSequenceClassification` from the same encoder directory, `Trainer` with
@@ -257,12 +260,21 @@ def main() -> None:
     parser.add_argument("--spread", choices=["uniform", "long-tail"], default="uniform")
     parser.add_argument("--vary-seed", action="store_true",
                         help="round r uses seed --seed + r on both sides")  # fmt: skip
+    parser.add_argument("--batching", choices=["grouped", "random"], default="grouped",
+                        help="xstilts side: length-grouped (default) or random batches")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="cProfile one xstilts run, print the top 25")
     parser.add_argument("--cache-check", type=int, default=0, metavar="N",
                         help="only time the feature cache on N examples (miss vs hit)")  # fmt: skip
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.batching == "random":
+        import functools
+
+        from xstilts.data.batching import length_grouped_batches
+        from xstilts.train import schedule
+
+        schedule.length_grouped_batches = functools.partial(length_grouped_batches, factor=1)
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 

@@ -32,6 +32,8 @@ def test_paper_twin_runs_end_to_end_with_its_report(tmp_path: Path) -> None:
     plan = expand(load_sweep(TWIN))
     for phase in plan.ordered():
         assert (store / phase.prefix / "_COMPLETE").is_file(), phase.name
+    trained = {p.label for p in plan.ordered() if p.kind == "target"}
+    assert "xquad" in trained and "mlqa" not in trained, "MLQA is evaluated with the XQuAD-trained models"
 
     report = store / "reports" / sweep["name"]
     settings = [BASELINE, "mnli", "squad", "multi-task"]

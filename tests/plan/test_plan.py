@@ -154,3 +154,25 @@ def test_domain_alignment_analysis_phase():
         "pawsx",
         "xquad",
     ]
+
+
+def test_targets_that_fine_tune_alike_share_one_target_phase():
+    """MLQA and its G-XLT pairs train exactly as XQuAD does (SQuAD v1.1, SQuAD dev, span head): one target
+    phase per setting serves all three evaluations; TyDiQA-GoldP trains on its own data."""
+    targets = ["xquad", "mlqa", "mlqa-gxlt-de", "tydiqa"]
+    plan = plan_of(intermediate=[{"task": "mnli"}], targets=targets)
+    trained = sorted(p.label for p in plan.ordered() if p.kind == "target")
+    assert trained == ["tydiqa", "tydiqa", "xquad", "xquad"]
+    for setting in (BASELINE, "mnli"):
+        models = {
+            r.target: plan.phases[r.evaluate].inputs["model"] for r in plan.runs if r.setting == setting
+        }
+        assert models["xquad"] == models["mlqa"] == models["mlqa-gxlt-de"] != models["tydiqa"]
+    assert len(plan.runs) == 8
+
+
+def test_different_training_settings_keep_targets_apart():
+    plan = plan_of(targets=["xquad", "mlqa"], task_training={"mlqa": {"epochs": 3}})
+    assert sorted(p.label for p in plan.ordered() if p.kind == "target") == ["mlqa", "xquad"]
+    alone = plan_of(targets=["mlqa"])
+    assert [p.label for p in alone.ordered() if p.kind == "target"] == ["xquad"]

@@ -227,3 +227,22 @@ def test_valid_sweep_with_new_tasks_plans(tmp_path):
         targets=["mlqa", "tydiqa", "bucc", "lareqa"],
     )
     assert result.exit_code == 0, result.output
+
+
+def test_shared_training_groups_targets_that_fine_tune_alike() -> None:
+    from xstilts.tasks import get_task, shared_training
+
+    xquad = get_task("xquad")
+    for name in ("xquad", "mlqa", "mlqa-gxlt-de", "mlqa-gxlt-zh"):
+        assert shared_training(get_task(name)) is xquad, name
+    for name in ("tydiqa", "xnli", "pawsx", "udpos", "panx", "xcopa", "tatoeba", "bucc"):
+        task = get_task(name)
+        assert shared_training(task) is task, name
+    # what the sharing rests on: the same training and dev data, head and defaults
+    mlqa = get_task("mlqa")
+    assert (mlqa.train, mlqa.dev, mlqa.format, mlqa.hparams) == (
+        xquad.train,
+        xquad.dev,
+        xquad.format,
+        xquad.hparams,
+    )

@@ -49,6 +49,12 @@ class MultiTaskModel(nn.Module):
     def config(self):
         return self.encoder.config
 
+    def rename_head(self, old: str, new: str) -> None:
+        """Serve the head trained as task `old` under the name `new` (MLQA evaluated with XQuAD's head)."""
+        self.heads[new] = self.heads.pop(old)
+        self.formats[new] = self.formats.pop(old)
+        self.num_labels[new] = self.num_labels.pop(old)
+
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs) -> torch.Tensor:
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
 

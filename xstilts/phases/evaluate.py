@@ -68,7 +68,13 @@ def run_trained(ctx: PhaseContext, task: TaskDef) -> dict[str, Any]:
     task = resolve_labels(task, config["data"])
     model_dir = ctx.upstream_model("model")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = MultiTaskModel.load(model_dir, [task])
+    # The target phase may have trained another task's head on the same data (MLQA uses XQuAD's).
+    trained_as = ctx.upstream("model").config.get("task", task.name)
+    if trained_as == task.name:
+        model = MultiTaskModel.load(model_dir, [task])
+    else:
+        model = MultiTaskModel.load(model_dir, [resolve_labels(get_task(trained_as), config["data"])])
+        model.rename_head(trained_as, task.name)
     robustness = Robustness(task, config.get("perturbations"), config["data"])
 
     def evaluate(

@@ -10,7 +10,7 @@ from xstilts.plan.phase import Phase, content_address
 from xstilts.render.settings import ResourcePreset
 from xstilts.spec.models import EncoderSpec, IntermediateSpec, Sweep
 from xstilts.spec.training import resolve_training
-from xstilts.tasks import FORMAT_HPARAMS, TaskDef, get_task
+from xstilts.tasks import FORMAT_HPARAMS, TaskDef, get_task, shared_training
 from xstilts.tasks.registry import fixture_languages
 
 BASELINE = "baseline"
@@ -170,6 +170,11 @@ class _Expander:
         )
 
     def target(self, upstream: str, task: TaskDef, seed: int, setting: str) -> str:
+        # Targets that fine-tune exactly alike (MLQA and XQuAD on SQuAD) share one phase, unless the sweep
+        # gives them different training settings.
+        trained = shared_training(task)
+        if trained is not task and self.training("target", [trained]) == self.training("target", [task]):
+            task = trained
         config = {
             "task": task.name,
             "seed": seed,

@@ -1,7 +1,7 @@
 """The task registry (one entry per task) and the formats tasks share."""
 
 from xstilts.tasks.base import DIFFICULTY_LEVELS, FORMAT_HPARAMS, Format, Role, Source, TaskDef
-from xstilts.tasks.registry import REGISTRY, all_tasks, fixture_languages, get_task
+from xstilts.tasks.registry import REGISTRY, all_tasks, fixture_languages, get_task, shared_training
 
 __all__ = [
     "DIFFICULTY_LEVELS",
@@ -14,4 +14,5 @@ __all__ = [
     "all_tasks",
     "fixture_languages",
     "get_task",
+    "shared_training",
 ]

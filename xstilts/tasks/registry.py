@@ -438,6 +438,25 @@ def all_tasks() -> list[TaskDef]:
     return list(REGISTRY.values())
 
 
+def _training_identity(task: TaskDef) -> tuple:
+    """What a target's English fine-tuning depends on (data, dev set, head, defaults), not its name."""
+    return (task.format, task.training_sources(), task.dev, task.labels, task.label_reader,
+            tuple(sorted(task.hparams.items())))  # fmt: skip
+
+
+def shared_training(task: TaskDef) -> TaskDef:
+    """The first registered target whose English fine-tuning is the same as `task`'s (same training and
+    dev data, head and defaults): MLQA and the MLQA G-XLT pairs train exactly as XQuAD does (SQuAD v1.1),
+    so one trained model serves all of them, as in XTREME. `task` itself when none comes before it."""
+    if not task.needs_target_training:
+        return task
+    identity = _training_identity(task)
+    for other in TASKS:
+        if other.is_target() and other.needs_target_training and _training_identity(other) == identity:
+            return other
+    return task
+
+
 def fixture_languages(task: TaskDef, requested: list[str] | tuple[str, ...] | None = None) -> list[str]:
     """The task's languages (or `requested`) that have fixtures: the synthetic fixture languages, plus the
     task's stand-ins (XCOPA, with none of en/de/es/ru, has fixtures for et, it and ta)."""
