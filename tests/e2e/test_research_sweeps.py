@@ -22,6 +22,9 @@ from tests.conftest import REPO, run_xstilts
 from xstilts.cli.main import app
 from xstilts.plan.expand import BASELINE
 
+# One xdist worker runs the twins in order into one store (later twins reuse earlier phases and cache).
+pytestmark = pytest.mark.xdist_group("research-twins")
+
 JOBS = REPO / "jobs"
 TWINS = ("difficulty", "diversity-mbert", "robustness", "adversarial", "domain")  # run in this order
 PERTURBATIONS = ["char_noise-0.1", "code_mixed-0.5", "word_perturb-0.1"]
