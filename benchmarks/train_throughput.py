@@ -17,7 +17,7 @@ with 10% warm-up, weight decay 0.01, clip 1.0, AdamW eps 1e-8, epochs, seed, fp3
 dropout 0.1, thread count.
 
 - xstilts: `xstilts.train.loop.train` with its length-grouped batches (`--batching random`: the same
-  loop with random batches, mega-batches of one batch, to separate the loop from the batching) and
+  loop with random batches, `training.batching: random`, to separate the loop from the batching) and
   dynamic padding; a
   checkpoint every epoch (as a phase writes them; the last window's mean is its `final_loss`); no dev
   evaluation.
@@ -113,6 +113,7 @@ def run_xstilts(encoder_dir: Path, features: list[dict], args: argparse.Namespac
         checkpoint_every=steps_per_epoch(len(features), args.batch_size),
         select_best=False,
         mixed_precision="no",
+        batching=args.batching,
     )
     set_seed(args.seed)
     model = MultiTaskModel(load_encoder(encoder_dir), [task])
@@ -268,13 +269,6 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    if args.batching == "random":
-        import functools
-
-        from xstilts.data.batching import length_grouped_batches
-        from xstilts.train import schedule
-
-        schedule.length_grouped_batches = functools.partial(length_grouped_batches, factor=1)
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 

@@ -122,3 +122,32 @@ def test_collate_token_labels_and_multiple_choice() -> None:
     assert choices["input_ids"].shape == (1, 2, 3)
     assert choices["input_ids"].tolist() == [[[0, 4, 2], [0, 2, 1]]]
     assert choices["attention_mask"].tolist() == [[[1, 1, 1], [1, 1, 0]]]
+
+
+def test_random_batching_mixes_lengths_and_still_covers_every_example() -> None:
+    lengths = {"mnli": lengths_of(640, 9)}
+    grouped = build_schedule(lengths, 32, 1.0, seed=2)
+    random_ = build_schedule(lengths, 32, 1.0, seed=2, batching="random")
+    assert sorted(i for m in random_ for i in m.indices) == list(range(640))
+
+    def mean_span(schedule: list) -> float:
+        spans = [max(lengths["mnli"][i] for i in m.indices) - min(lengths["mnli"][i] for i in m.indices)
+                 for m in schedule]  # fmt: skip
+        return sum(spans) / len(spans)
+
+    assert mean_span(random_) > 3 * mean_span(grouped)
+    with pytest.raises(ValueError, match="unknown batching"):
+        build_schedule(lengths, 32, 1.0, seed=2, batching="sorted")
+
+
+def test_batching_is_a_training_setting_with_a_clear_error() -> None:
+    from xstilts.errors import ConfigError
+    from xstilts.spec import parse_sweep
+
+    base = {"name": "t", "data": {"source": "fixtures"}, "encoders": [{"name": "tiny", "model": "tiny"}],
+            "targets": ["pawsx"]}  # fmt: skip
+    sweep = parse_sweep({**base, "training": {"batching": "random"}}, "t.yaml")
+    assert sweep.training.batching == "random"
+    with pytest.raises(ConfigError) as error:
+        parse_sweep({**base, "training": {"batching": "sorted"}}, "t.yaml")
+    assert "t.yaml" in str(error.value) and "training.batching" in str(error.value)

@@ -34,6 +34,11 @@ class TrainingConfig(BaseModel):
     max_eval_examples: int | None = Field(None, gt=0, description="per-language cap in evaluation")
     sampling: Literal["proportional", "temperature", "uniform"] = "proportional"
     temperature: float = Field(2.0, gt=0)
+    batching: Literal["grouped", "random"] = Field(
+        "grouped",
+        description="grouped: batches of similar lengths (less padding, faster); random: random batches "
+        "(what jiant and the Trainer's default do; converged faster in benchmarks/train_throughput.py)",
+    )
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     compile: bool = False
     gradient_checkpointing: bool = False

@@ -137,7 +137,9 @@ def train(
         ]
         for t, fs in features.items()
     }
-    schedule = build_schedule(lengths, micro, config.epochs, seed, config.sampling, config.temperature)
+    schedule = build_schedule(
+        lengths, micro, config.epochs, seed, config.sampling, config.temperature, batching=config.batching
+    )
     per_step = accumulation * world
     total_steps = max(1, math.ceil(len(schedule) / per_step))
     if config.max_steps:

@@ -36,11 +36,14 @@ class MicroBatch:
     indices: tuple[int, ...]
 
 
-def _task_batches(lengths: Sequence[int], batch_size: int, seed: int) -> Iterator[list[int]]:
-    """Endless length-grouped batches of one task, reshuffled every pass."""
+def _task_batches(lengths: Sequence[int], batch_size: int, seed: int, grouped: bool) -> Iterator[list[int]]:
+    """Endless batches of one task, reshuffled every pass: length-grouped, or random (mega-batches of one
+    batch)."""
     epoch = 0
     while True:
-        yield from length_grouped_batches(lengths, batch_size, seed * 1_000_003 + epoch)
+        yield from length_grouped_batches(
+            lengths, batch_size, seed * 1_000_003 + epoch, factor=None if grouped else 1
+        )
         epoch += 1
 
 
@@ -52,6 +55,7 @@ def build_schedule(
     strategy: str = "proportional",
     temperature: float = 2.0,
     max_micro_batches: int | None = None,
+    batching: str = "grouped",
 ) -> list[MicroBatch]:
     """Micro-batches for the whole run. An epoch is as many micro-batches as one pass over every task;
     with several tasks each micro-batch's task is drawn from the sampling weights."""
@@ -60,7 +64,10 @@ def build_schedule(
     if max_micro_batches is not None:
         total = min(total, max_micro_batches)
     names = sorted(lengths)
-    iters = {n: _task_batches(lengths[n], micro_batch_size, seed + i) for i, n in enumerate(names)}
+    if batching not in ("grouped", "random"):
+        raise ValueError(f"unknown batching {batching!r}")
+    grouped = batching == "grouped"
+    iters = {n: _task_batches(lengths[n], micro_batch_size, seed + i, grouped) for i, n in enumerate(names)}
     if len(names) == 1:
         choices = [names[0]] * total
     else:
