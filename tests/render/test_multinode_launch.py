@@ -25,6 +25,9 @@ dist.init_process_group("gloo")
 value = torch.tensor([float(dist.get_rank() + 1)])
 dist.all_reduce(value)
 print(f"rank {dist.get_rank()} of {dist.get_world_size()}: sum {value.item():.0f}", flush=True)
+# Both ranks alive while the group is torn down: a rank leaving first can leave the other's exit hanging.
+dist.barrier()
+dist.destroy_process_group()
 """
 
 
