@@ -20,9 +20,9 @@ LABEL_KEYS = ("labels", "start_positions", "end_positions")
 
 def mega_batch_factor(examples: int, batch_size: int) -> int:
     """Batches per length-sorted mega-batch: at most 50, and at least four mega-batches an epoch (the rule
-    of transformers' LengthGroupedSampler). Sorting a small training set whole puts only near-equal lengths
-    in every batch, which slowed convergence measurably (benchmarks/train_throughput.py: held-out loss
-    1.05 vs 0.91 with 960 examples)."""
+    of transformers' LengthGroupedSampler), so a small training set is not sorted whole. Grouping still
+    converges more slowly than random batches on the training benchmark (docs/benchmarks.md); the
+    sweep's `training.batching: random` turns it off."""
     return max(1, min(examples // (batch_size * 4), 50))
 
 
