@@ -32,7 +32,6 @@ ASSUMPTIONS below.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import sys
@@ -234,31 +233,6 @@ def costs(plan: Plan, rates: Rates) -> dict[str, Any]:
     }
 
 
-def same_training(plan: Plan) -> list[list[str]]:
-    """Groups of target phases (2+) that train the same upstream encoder on the same training data with
-    the same settings and head shape, differing only in the target's name (XQuAD and MLQA both train on
-    SQuAD v1.1): one trained model could serve all of them."""
-    from xstilts.tasks import get_task
-
-    groups: dict[tuple, list[str]] = {}
-    for address, phase in plan.phases.items():
-        if phase.kind != "target":
-            continue
-        task = get_task(phase.config["task"])
-        source = task.train
-        if source is None:
-            continue
-        key = (
-            tuple(sorted(phase.inputs.items())),
-            json.dumps({k: v for k, v in phase.config.items() if k != "task"}, sort_keys=True, default=str),
-            source.dataset, source.config, source.split,
-            getattr(source.adapter, "__qualname__", repr(source.adapter)),
-            task.format, task.num_labels,
-        )  # fmt: skip
-        groups.setdefault(key, []).append(address)
-    return [addresses for addresses in groups.values() if len(addresses) > 1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep", nargs="?", type=Path, default=None)
@@ -314,13 +288,6 @@ def main() -> None:
     saved = 1 - result["executed_s"] / result["naive_s"] if result["naive_s"] else 0.0
     print(f"\nGPU-hours: executed {result['executed_s'] / 3600:.1f} vs naive {result['naive_s'] / 3600:.1f} "
           f"({saved:.0%} saved by deduplication)")  # fmt: skip
-    shared = same_training(plan)
-    if shared:
-        redundant = [a for group in shared for a in group[1:]]
-        hours = sum(phase_seconds(plan.phases[a], rates) for a in redundant) / 3600
-        names = sorted({"+".join(sorted(plan.phases[a].config["task"] for a in group)) for group in shared})
-        print(f"target phases that train the same data with the same settings ({', '.join(names)}): "
-              f"{len(redundant)} could be shared, {hours:.1f} GPU-hours")  # fmt: skip
     wall = result["serial_wall_s"] / 3600
     print(f"wall time if the phases ran one after another, each on its preset's GPUs: {wall:.1f} h")
     if args.what_if_micro:

@@ -7,6 +7,9 @@ from typing import Any
 
 import yaml
 
+from xstilts.plan import Phase, Plan, expand
+from xstilts.spec import load_sweep
+
 
 def micro(name: str = "micro", **overrides: Any) -> dict[str, Any]:
     """Encoder -> MNLI -> PAWS-X (+ Tatoeba): every phase kind, a few seconds of training."""
@@ -34,3 +37,11 @@ def write(tmp_path: Path, sweep: dict[str, Any], name: str = "sweep.yaml") -> Pa
     path = tmp_path / name
     path.write_text(yaml.safe_dump(sweep, sort_keys=False))
     return path
+
+
+def planned(sweep_file: Path) -> tuple[Plan, Phase, Phase]:
+    """The sweep file's plan with its (first) encoder and intermediate phases."""
+    plan = expand(load_sweep(sweep_file))
+    encoder = next(p for p in plan.ordered() if p.kind == "encoder")
+    intermediate = next(p for p in plan.ordered() if p.kind == "intermediate")
+    return plan, encoder, intermediate

@@ -12,10 +12,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import REPO, run_xstilts
-from tests.e2e.sweeps import micro, write
+from tests.e2e.sweeps import micro, planned, write
 from xstilts.backends.reconcile import write_specs
-from xstilts.plan import expand
-from xstilts.spec import load_sweep
 from xstilts.store import LocalStore
 
 
@@ -29,9 +27,7 @@ def test_kill_9_mid_phase_resumes_and_matches_uninterrupted(tmp_path: Path, monk
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     training = {**micro()["training"], "max_steps": 120, "checkpoint_every": 20, "max_dev_examples": 40}
     sweep_file = write(tmp_path, micro(training=training))
-    plan = expand(load_sweep(sweep_file))
-    encoder = next(p for p in plan.ordered() if p.kind == "encoder")
-    intermediate = next(p for p in plan.ordered() if p.kind == "intermediate")
+    plan, encoder, intermediate = planned(sweep_file)
 
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     for root in (killed, clean):

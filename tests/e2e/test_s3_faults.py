@@ -12,10 +12,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import REPO, run_xstilts
-from tests.e2e.sweeps import micro, write
+from tests.e2e.sweeps import micro, planned, write
 from xstilts.backends.reconcile import write_specs
-from xstilts.plan import expand
-from xstilts.spec import load_sweep
 from xstilts.store.s3 import S3Store
 from xstilts.testing.s3_server import env_for, s3_server
 
@@ -36,9 +34,7 @@ def test_outage_during_checkpoint_upload_then_resume(tmp_path: Path, monkeypatch
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     training = {**micro()["training"], "max_steps": 400, "checkpoint_every": 100, "max_dev_examples": 10}
     sweep_file = write(tmp_path, micro(training=training))
-    plan = expand(load_sweep(sweep_file))
-    encoder = next(p for p in plan.ordered() if p.kind == "encoder")
-    intermediate = next(p for p in plan.ordered() if p.kind == "intermediate")
+    plan, encoder, intermediate = planned(sweep_file)
     with s3_server(tmp_path / "s3") as server:
         bucket = server.create_bucket("faults")
         env = {**env_for(server), **FAST_FAIL, "XSTILTS_STAGING": str(tmp_path / "staging")}
@@ -83,9 +79,7 @@ def test_outage_during_checkpoint_upload_then_resume(tmp_path: Path, monkeypatch
 
 def test_corrupted_upstream_model_is_detected_and_not_used(tmp_path: Path, monkeypatch):
     sweep_file = write(tmp_path, micro())
-    plan = expand(load_sweep(sweep_file))
-    encoder = next(p for p in plan.ordered() if p.kind == "encoder")
-    intermediate = next(p for p in plan.ordered() if p.kind == "intermediate")
+    plan, encoder, intermediate = planned(sweep_file)
     with s3_server(tmp_path / "s3") as server:
         bucket = server.create_bucket("corrupt")
         env = {**env_for(server), **FAST_FAIL, "XSTILTS_CACHE": str(tmp_path / "cache")}
