@@ -3,7 +3,7 @@ in one run.
 
     .venv/bin/python benchmarks/train_throughput.py [--examples 960] [--epochs 3] [--repeat 3]
         [--threads 2] [--spread uniform|long-tail] [--only xstilts|trainer] [--vary-seed]
-        [--batching grouped|random] [--profile] [--cache-check N]
+        [--batching split|grouped|random] [--micro N] [--profile] [--cache-check N]
 
 Both sides train the same tiny random-init XLM-R-shaped encoder (hidden 128, 4 layers, 4 heads, FFN
 512; `build_tiny_encoder` on the fixture corpus) plus a RoBERTa classification head (dense + tanh +
@@ -16,16 +16,17 @@ Same effective batch (32), learning rate (1e-3: the model starts from random wei
 with 10% warm-up, weight decay 0.01, clip 1.0, AdamW eps 1e-8, epochs, seed, fp32, sdpa attention,
 dropout 0.1, thread count.
 
-- xstilts: `xstilts.train.loop.train` with its length-grouped batches (`--batching random`: the same
-  loop with random batches, `training.batching: random`, to separate the loop from the batching) and
-  dynamic padding; a
-  checkpoint every epoch (as a phase writes them; the last window's mean is its `final_loss`); no dev
-  evaluation.
+- xstilts: `xstilts.train.loop.train` with its default `training.batching: split`: random batches of
+  32, each cut by length into 4 micro-batches (`--micro`: their nominal size, default 8) whose
+  weighted gradients add up to the batch's, so the optimisation is that of random batches with little
+  padding. `--batching grouped` (length-grouped batches) and `random` (random batches, padded to their
+  longest) run the same loop with the other batchings. A checkpoint every epoch (as a phase writes
+  them; the last window's mean is its `final_loss`); no dev evaluation.
 - Trainer: `XLMRobertaForSequenceClassification` from the same encoder directory, `Trainer` with
   `DataCollatorWithPadding` (pads each batch to its longest example) and the default sampler
-  (`train_sampling_strategy="random"`: no length grouping, which is the point), `save_strategy="no"`,
+  (`train_sampling_strategy="random"`: no length grouping), `save_strategy="no"`,
   `logging_steps` = one epoch, `report_to="none"`, `use_cpu=True`, default optimizer
-  (`adamw_torch_fused`), `dataloader_num_workers=0`, no evaluation.
+  (`adamw_torch_fused`, as xstilts' loop uses), `dataloader_num_workers=0`, no evaluation.
 
 Tokens/s counts real (non-padding) tokens: every example once per epoch, identical for both sides,
 over the wall time of the `train(...)` / `trainer.train()` call (and per CPU-second of this process,
@@ -57,6 +58,13 @@ import torch  # isort: skip
 
 def steps_per_epoch(examples: int, batch_size: int) -> int:
     return math.ceil(examples / batch_size)
+
+
+def mean_sd(values: list[float]) -> str:
+    import statistics
+
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
 
 
 def last_logged_loss(history: list[dict[str, Any]]) -> float:
@@ -114,6 +122,7 @@ def run_xstilts(encoder_dir: Path, features: list[dict], args: argparse.Namespac
         select_best=False,
         mixed_precision="no",
         batching=args.batching,
+        per_device_batch_size=args.micro,
     )
     set_seed(args.seed)
     model = MultiTaskModel(load_encoder(encoder_dir), [task])
@@ -261,8 +270,10 @@ def main() -> None:
     parser.add_argument("--spread", choices=["uniform", "long-tail"], default="uniform")
     parser.add_argument("--vary-seed", action="store_true",
                         help="round r uses seed --seed + r on both sides")  # fmt: skip
-    parser.add_argument("--batching", choices=["grouped", "random"], default="grouped",
-                        help="xstilts side: length-grouped (default) or random batches")  # fmt: skip
+    parser.add_argument("--batching", choices=["grouped", "random", "split"], default="split",
+                        help="xstilts side: `training.batching` (default split)")  # fmt: skip
+    parser.add_argument("--micro", type=int, default=None,
+                        help="xstilts side: per_device_batch_size (default: the loop's)")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="cProfile one xstilts run, print the top 25")
     parser.add_argument("--cache-check", type=int, default=0, metavar="N",
                         help="only time the feature cache on N examples (miss vs hit)")  # fmt: skip
@@ -332,9 +343,9 @@ def main() -> None:
                       flush=True)  # fmt: skip
 
         print()
-        print("| side | tokens/s (median) | runs (tokens/s) | tokens per CPU-second | seconds | steps | "
-              "last-epoch train loss | held-out loss | held-out acc |")  # fmt: skip
-        print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+        print("| side | tokens/s (median) | runs (tokens/s) | tokens per CPU-s | seconds | steps | "
+              "last-epoch train loss | held-out loss | held-out loss mean ± sd | held-out acc |")  # fmt: skip
+        print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         medians = {}
         for side, outs in runs.items():
             medians[side] = median([o["tokens_per_s"] for o in outs])
@@ -344,7 +355,7 @@ def main() -> None:
                 f"{median([o['tokens_per_cpu_s'] for o in outs]):.0f} | "
                 f"{median([o['seconds'] for o in outs]):.2f} | {outs[0]['steps']} | "
                 f"{median([o['train_loss'] for o in outs]):.4f} | "
-                f"{median([o['dev_loss'] for o in outs]):.4f} | "
+                f"{median([o['dev_loss'] for o in outs]):.4f} | {mean_sd([o['dev_loss'] for o in outs])} | "
                 f"{median([o['dev_acc'] for o in outs]):.3f} |"
             )
         if len(medians) == 2:

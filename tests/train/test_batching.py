@@ -8,7 +8,14 @@ from collections import Counter
 import pytest
 import torch
 
-from xstilts.data.batching import collate, length_grouped_batches, mega_batch_factor, sorted_batches
+from xstilts.data.batching import (
+    collate,
+    length_grouped_batches,
+    loss_units,
+    mega_batch_factor,
+    sorted_batches,
+    split_by_length,
+)
 from xstilts.train.schedule import build_schedule, sampling_weights
 
 
@@ -126,7 +133,7 @@ def test_collate_token_labels_and_multiple_choice() -> None:
 
 def test_random_batching_mixes_lengths_and_still_covers_every_example() -> None:
     lengths = {"mnli": lengths_of(640, 9)}
-    grouped = build_schedule(lengths, 32, 1.0, seed=2)
+    grouped = build_schedule(lengths, 32, 1.0, seed=2, batching="grouped")
     random_ = build_schedule(lengths, 32, 1.0, seed=2, batching="random")
     assert sorted(i for m in random_ for i in m.indices) == list(range(640))
 
@@ -151,3 +158,93 @@ def test_batching_is_a_training_setting_with_a_clear_error() -> None:
     with pytest.raises(ConfigError) as error:
         parse_sweep({**base, "training": {"batching": "sorted"}}, "t.yaml")
     assert "t.yaml" in str(error.value) and "training.batching" in str(error.value)
+
+
+# -- split batching: a random batch cut into length-sorted parts ---------------------------------------
+
+
+def padded(lengths: list[int], parts: list[tuple[int, ...]]) -> int:
+    return sum(len(p) * max(lengths[i] for i in p) for p in parts)
+
+
+def test_split_cuts_where_padding_is_least() -> None:
+    """The cut points are optimal: checked against every way of cutting the sorted batch."""
+    import itertools
+
+    rng = random.Random(4)
+    for _ in range(150):
+        n = rng.randint(1, 9)
+        parts = rng.randint(1, n)
+        lengths = [rng.randint(1, 60) for _ in range(n)]
+        got = split_by_length(lengths, range(n), parts)
+        assert len(got) == parts and sorted(i for p in got for i in p) == list(range(n))
+        order = sorted(range(n), key=lambda i: -lengths[i])
+        best = min(
+            sum((b - a) * lengths[order[a]] for a, b in zip((0, *cuts), (*cuts, n), strict=True))
+            for cuts in itertools.combinations(range(1, n), parts - 1)
+        )
+        assert padded(lengths, got) == best
+
+
+def test_split_pads_far_less_than_the_random_batch_and_keeps_its_examples() -> None:
+    lengths = lengths_of(32, seed=7)
+    parts = split_by_length(lengths, range(32), 4)
+    assert sorted(i for p in parts for i in p) == list(range(32))
+    assert [max(lengths[i] for i in p) for p in parts] == sorted(
+        (max(lengths[i] for i in p) for p in parts), reverse=True
+    )
+    assert padded(lengths, parts) < 0.8 * 32 * max(lengths)
+    assert sum(lengths) / padded(lengths, parts) > 0.8  # a random batch of these: about 0.5
+
+
+def test_split_respects_the_padded_token_cap() -> None:
+    lengths = [60] * 10 + [50] * 22
+    assert [len(p) for p in split_by_length(lengths, range(32), 2)] == [10, 22]  # 600 + 1100 tokens
+    capped = split_by_length(lengths, range(32), 2, max_padded=1000)
+    assert [len(p) for p in capped] == [12, 20]  # the cheapest cut with both parts under the cap
+    with pytest.raises(ValueError, match="cannot cut 3 examples into 4 parts"):
+        split_by_length(lengths, range(3), 4)
+    with pytest.raises(ValueError, match="under 500 tokens"):
+        split_by_length(lengths, range(32), 2, max_padded=500)
+
+
+def test_loss_units_count_what_each_loss_averages() -> None:
+    assert loss_units([{"input_ids": [0, 2], "labels": 1}] * 3) == 3  # classification: examples
+    assert loss_units([{"input_ids": [[0, 2], [0, 3]], "labels": 1}] * 2) == 2  # multiple choice
+    assert loss_units([{"input_ids": [0, 5, 2], "start_positions": 1, "end_positions": 1}]) == 1  # span QA
+    tagged = [
+        {"input_ids": [0, 4, 5, 2], "labels": [-100, 3, 4, -100]},
+        {"input_ids": [0, 2], "labels": [-100, 1]},
+    ]
+    assert loss_units(tagged) == 3  # tagging and MLM: labelled tokens
+
+
+def test_split_schedule_takes_whole_random_batches_one_task_per_step() -> None:
+    lengths = {"mnli": lengths_of(320, 1), "udpos": lengths_of(160, 2)}
+    parts = 4
+    schedule = build_schedule(lengths, 8, 1.0, seed=3, batching="split", parts=parts)
+    assert len(schedule) == (10 + 5) * parts  # steps of 32 examples per task pass
+    assert schedule == build_schedule(lengths, 8, 1.0, seed=3, batching="split", parts=parts)
+    steps = [schedule[s : s + parts] for s in range(0, len(schedule), parts)]
+    for step in steps:
+        assert len({mb.task for mb in step}) == 1
+        indices = [i for mb in step for i in mb.indices]
+        assert len(indices) == len(set(indices)) == 32
+        longest = [max(lengths[step[0].task][i] for i in mb.indices) for mb in step]
+        assert longest == sorted(longest, reverse=True)
+    single = build_schedule({"mnli": lengths["mnli"]}, 8, 1.0, seed=3, batching="split", parts=parts)
+    assert sorted(i for mb in single for i in mb.indices) == list(range(320))  # one pass: each once
+    # the batches are random, not length-grouped: a step spans lengths as a random batch does
+    spans = []
+    for k in range(0, len(single), parts):
+        step_lengths = [lengths["mnli"][i] for mb in single[k : k + parts] for i in mb.indices]
+        spans.append(max(step_lengths) - min(step_lengths))
+    assert sum(spans) / len(spans) > 150
+
+
+def test_split_batches_cross_pass_boundaries_whole() -> None:
+    schedule = build_schedule({"pawsx": lengths_of(40, 3)}, 4, 2.0, seed=1, batching="split", parts=4)
+    assert len(schedule) == 6 * 4  # ceil(40 / 16) steps a pass, two passes
+    assert all(sum(len(mb.indices) for mb in schedule[s : s + 4]) == 16 for s in range(0, 24, 4))
+    seen = Counter(i for mb in schedule for i in mb.indices)
+    assert len(seen) == 40 and set(seen.values()) <= {2, 3}  # 96 draws from a stream of whole passes

@@ -1,8 +1,10 @@
-"""Length-grouped batching and dynamic padding.
+"""Length-aware batching and dynamic padding.
 
-Batches group examples of similar length (sorted inside shuffled mega-batches, as the HF Trainer's
-`group_by_length`), so padding is small; each batch is padded only to its own longest example.
-Everything is a deterministic function of the seed, so a resumed run sees the same batches.
+Two ways to pad little: `length_grouped_batches` groups examples of similar length into batches (sorted
+inside shuffled mega-batches, as the HF Trainer's `group_by_length`), which changes what a batch holds;
+`split_by_length` keeps a random batch and cuts it, sorted, into micro-batches whose gradients add up to
+the batch's. Each batch is padded only to its own longest example. Everything is a deterministic
+function of the seed, so a resumed run sees the same batches.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from xstilts.data.features import Feature, feature_length
@@ -43,6 +46,52 @@ def length_grouped_batches(
     if shuffle:
         rng.shuffle(batches)
     return batches
+
+
+def split_by_length(
+    lengths: Sequence[int], indices: Sequence[int], parts: int, max_padded: int | None = None
+) -> list[tuple[int, ...]]:
+    """Cut one batch into `parts` micro-batches (longest first) that pad as little as possible.
+
+    The batch is sorted by length and cut at the points that minimise the padded tokens (each part pads
+    to its own longest example), an exact dynamic programme over the cut points; a part may hold at
+    most `max_padded` padded tokens (examples x its longest), so memory stays bounded. Parts differ in
+    size: long examples go in small parts, short ones in large parts."""
+    if not 1 <= parts <= len(indices):
+        raise ValueError(f"cannot cut {len(indices)} examples into {parts} parts")
+    order = sorted(indices, key=lambda i: -lengths[i])
+    n = len(order)
+    longest = np.array([lengths[i] for i in order], dtype=np.float64)
+    start = np.arange(n)[:, None]
+    end = np.arange(n + 1)[None, :]
+    cost = (end - start) * longest[:, None]  # cost[p, i]: a part of examples p..i-1, padded to longest[p]
+    cost[end <= start] = np.inf
+    if max_padded is not None:
+        cost[cost > max_padded] = np.inf
+    best = np.full(n + 1, np.inf)
+    best[0] = 0.0
+    cuts = []
+    for _ in range(parts):
+        total = best[:n, None] + cost
+        cuts.append(total.argmin(axis=0))
+        best = total.min(axis=0)
+        best[0] = np.inf
+    if not np.isfinite(best[n]):
+        raise ValueError(f"no cut of {n} examples into {parts} parts keeps each under {max_padded} tokens")
+    bounds = [n]
+    for cut in reversed(cuts):
+        bounds.append(int(cut[bounds[-1]]))
+    bounds.reverse()
+    return [tuple(order[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def loss_units(features: Sequence[Feature]) -> int:
+    """What a batch's loss averages over: labelled tokens for token-level labels (tagging, MLM), else
+    examples. Parts of a split batch are weighted by these so their gradients sum to the batch's."""
+    labels = features[0].get("labels") if features else None
+    if isinstance(labels, list) and not (labels and isinstance(labels[0], list)):
+        return sum(1 for f in features for label in f["labels"] if label != -100)
+    return len(features)
 
 
 def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

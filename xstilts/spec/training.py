@@ -17,7 +17,7 @@ class TrainingConfig(BaseModel):
     max_steps: int | None = Field(None, gt=0, description="stop after this many optimizer steps")
     batch_size: int = Field(32, gt=0, description="effective batch size (all processes, accumulation)")
     per_device_batch_size: int | None = Field(
-        None, gt=0, description="micro-batch; accumulation fills the rest"
+        None, gt=0, description="micro-batch; accumulation fills the rest (split: a quarter of the batch)"
     )
     max_length: int = Field(256, ge=16)
     doc_stride: int = Field(128, ge=8)
@@ -34,10 +34,11 @@ class TrainingConfig(BaseModel):
     max_eval_examples: int | None = Field(None, gt=0, description="per-language cap in evaluation")
     sampling: Literal["proportional", "temperature", "uniform"] = "proportional"
     temperature: float = Field(2.0, gt=0)
-    batching: Literal["grouped", "random"] = Field(
-        "grouped",
-        description="grouped: batches of similar lengths (less padding, faster); random: random batches "
-        "(what jiant and the Trainer's default do; converged faster in benchmarks/train_throughput.py)",
+    batching: Literal["split", "grouped", "random"] = Field(
+        "split",
+        description="split: random batches, each cut by length into its micro-batches (the random batch's "
+        "gradient, with little padding); grouped: batches of similar lengths (least padding, but they train "
+        "differently); random: random batches padded to their longest (jiant, the Trainer's default)",
     )
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     compile: bool = False

@@ -1,7 +1,7 @@
 """The training loop shared by every training phase.
 
 Accelerate drives devices, mixed precision, DDP and DeepSpeed. The loop adds what phases need:
-length-grouped dynamic-padded micro-batches from a deterministic (multi-task) schedule, AdamW with
+length-sorted dynamic-padded micro-batches from a deterministic (multi-task) schedule, AdamW with
 linear warm-up, clipping and accumulation, dev evaluation and checkpoints every `checkpoint_every`
 optimizer steps, model selection on the dev score, resume from the latest complete checkpoint, and a
 checkpoint on SIGTERM followed by the retryable exit code.
@@ -18,13 +18,15 @@ from typing import Any
 
 import torch
 
-from xstilts.data.batching import collate
+from xstilts.data.batching import collate, loss_units
 from xstilts.data.features import Feature, real_tokens
 from xstilts.errors import EXIT_PREEMPTED
 from xstilts.spec.training import TrainingConfig
 from xstilts.train.checkpoint import Checkpointer
 from xstilts.train.progress import ProgressLog
-from xstilts.train.schedule import build_schedule
+from xstilts.train.schedule import MicroBatch, build_schedule
+
+SPLIT_PARTS = 4  # micro-batches per process and step under `split` batching, unless set
 
 DevEvaluator = Callable[[torch.nn.Module], dict[str, Any]]  # returns {"score": float, ...}
 
@@ -106,6 +108,40 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def default_micro_batch(config: TrainingConfig, world: int) -> int:
+    """Micro-batch size when the sweep sets none: up to 32 examples; with `split` batching, a quarter of
+    each process's share of the batch, so a step has four parts to sort lengths into."""
+    if config.batching == "split":
+        return max(1, config.batch_size // (world * SPLIT_PARTS))
+    return min(config.batch_size, 32)
+
+
+def step_loss_weights(
+    schedule: list[MicroBatch], features: dict[str, list[Feature]], step: int, per_step: int, batching: str
+) -> list[float] | None:
+    """`split` batching: per micro-batch of the step, the factor that turns its mean loss into its share
+    of the whole batch's (loss units / the step's units, times the micro-batches that Accelerate and DDP
+    average over). None for the other batchings: their micro-batches weigh the same."""
+    if batching != "split":
+        return None
+    start = step * per_step
+    units = [
+        loss_units([features[mb.task][i] for i in mb.indices])
+        for mb in (schedule[(start + j) % len(schedule)] for j in range(per_step))
+    ]
+    total = sum(units) or 1
+    return [u * per_step / total for u in units]
+
+
+def _fused_adamw_on_cpu() -> bool:
+    """PyTorch's fused AdamW has a CPU kernel from 2.4 (the Trainer's default `adamw_torch_fused`)."""
+    try:
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
 def train(
     model: torch.nn.Module,
     features: dict[str, list[Feature]],
@@ -124,7 +160,7 @@ def train(
 
     state = PartialState()
     world, rank = state.num_processes, state.process_index
-    micro = config.per_device_batch_size or min(config.batch_size, 32)
+    micro = config.per_device_batch_size or default_micro_batch(config, world)
     accumulation = max(1, config.batch_size // (micro * world))
     accelerator = make_accelerator(config, accumulation, deepspeed, multi_task=len(features) > 1)
     if accelerator.state.deepspeed_plugin is not None:
@@ -137,17 +173,24 @@ def train(
         ]
         for t, fs in features.items()
     }
-    schedule = build_schedule(
-        lengths, micro, config.epochs, seed, config.sampling, config.temperature, batching=config.batching
-    )
     per_step = accumulation * world
+    schedule = build_schedule(
+        lengths,
+        micro,
+        config.epochs,
+        seed,
+        config.sampling,
+        config.temperature,
+        batching=config.batching,
+        parts=per_step,
+    )
     total_steps = max(1, math.ceil(len(schedule) / per_step))
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
 
     if config.gradient_checkpointing and hasattr(model, "encoder"):
         model.encoder.gradient_checkpointing_enable()
-    fused = torch.cuda.is_available() and deepspeed is None
+    fused = deepspeed is None and (torch.cuda.is_available() or _fused_adamw_on_cpu())
     optimizer = torch.optim.AdamW(
         _param_groups(model, config.weight_decay),
         lr=config.learning_rate,
@@ -214,8 +257,10 @@ def train(
     model.train()
     with _SigtermFlag() as sigterm:
         while step < total_steps:
+            weights = step_loss_weights(schedule, features, step, per_step, config.batching)
             for k in range(accumulation):
-                mb = schedule[(step * per_step + k * world + rank) % len(schedule)]
+                position = k * world + rank
+                mb = schedule[(step * per_step + position) % len(schedule)]
                 batch_features = [features[mb.task][i] for i in mb.indices]
                 tokens += sum(real_tokens(f) for f in batch_features)
                 batch = {
@@ -224,6 +269,8 @@ def train(
                 }
                 with accelerator.accumulate(model):
                     _, loss = model(mb.task, batch)
+                    if weights is not None:
+                        loss = loss * weights[position]
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)

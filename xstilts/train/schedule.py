@@ -2,17 +2,26 @@
 
 The whole schedule is a pure function of the tasks' feature lengths, batch size, epochs and seed, so a
 resumed run regenerates it and skips to its saved position: the data position is just the step count.
+
+Batching (`training.batching`):
+- `grouped`: micro-batches of similar lengths (length-grouped mega-batches): least padding, but each
+  batch holds examples of one length, which trains differently from random batches;
+- `random`: random micro-batches, padded to their longest (what jiant and the Trainer do);
+- `split`: each optimizer step takes a random batch of `micro x parts` examples and cuts it, sorted by
+  length, into its `parts` micro-batches at the cuts that pad least; weighted by their loss units
+  (`xstilts.data.batching.loss_units`), the parts' gradients add up to the random batch's.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from xstilts.data.batching import length_grouped_batches
+from xstilts.data.batching import length_grouped_batches, split_by_length
 
 
 def sampling_weights(sizes: Mapping[str, int], strategy: str, temperature: float = 2.0) -> dict[str, float]:
@@ -47,6 +56,23 @@ def _task_batches(lengths: Sequence[int], batch_size: int, seed: int, grouped: b
         epoch += 1
 
 
+def _split_steps(
+    lengths: Sequence[int], batch_size: int, parts: int, seed: int, max_padded: int
+) -> Iterator[list[tuple[int, ...]]]:
+    """Endless steps of one task: random batches of `batch_size` from a stream of shuffled passes (a
+    batch may span two passes, so every batch is whole), each cut into `parts` micro-batches."""
+    stream: list[int] = []
+    epoch = 0
+    while True:
+        while len(stream) < batch_size:
+            order = list(range(len(lengths)))
+            random.Random(seed * 1_000_003 + epoch).shuffle(order)
+            stream += order
+            epoch += 1
+        batch, stream = stream[:batch_size], stream[batch_size:]
+        yield split_by_length(lengths, batch, parts, max_padded)
+
+
 def build_schedule(
     lengths: Mapping[str, Sequence[int]],
     micro_batch_size: int,
@@ -55,24 +81,65 @@ def build_schedule(
     strategy: str = "proportional",
     temperature: float = 2.0,
     max_micro_batches: int | None = None,
-    batching: str = "grouped",
+    batching: str = "split",
+    parts: int = 1,
 ) -> list[MicroBatch]:
     """Micro-batches for the whole run. An epoch is as many micro-batches as one pass over every task;
-    with several tasks each micro-batch's task is drawn from the sampling weights."""
+    with several tasks each micro-batch's task is drawn from the sampling weights. `parts` (`split`
+    only): micro-batches per optimizer step, all processes together; the schedule then holds whole
+    steps, one task each."""
+    if batching not in ("grouped", "random", "split"):
+        raise ValueError(f"unknown batching {batching!r}")
+    names = sorted(lengths)
+    if batching == "split":
+        return _split_schedule(
+            lengths, micro_batch_size, parts, epochs, seed, strategy, temperature, max_micro_batches
+        )
     per_epoch = sum(math.ceil(len(v) / micro_batch_size) for v in lengths.values())
     total = max(1, round(per_epoch * epochs))
     if max_micro_batches is not None:
         total = min(total, max_micro_batches)
-    names = sorted(lengths)
-    if batching not in ("grouped", "random"):
-        raise ValueError(f"unknown batching {batching!r}")
     grouped = batching == "grouped"
     iters = {n: _task_batches(lengths[n], micro_batch_size, seed + i, grouped) for i, n in enumerate(names)}
-    if len(names) == 1:
-        choices = [names[0]] * total
-    else:
-        weights = sampling_weights({n: len(lengths[n]) for n in names}, strategy, temperature)
-        rng = np.random.default_rng(seed)
-        picks = rng.choice(len(names), size=total, p=[weights[n] for n in names])
-        choices = [names[i] for i in picks]
+    choices = _task_choices(lengths, total, seed, strategy, temperature)
     return [MicroBatch(task, tuple(next(iters[task]))) for task in choices]
+
+
+def _split_schedule(
+    lengths: Mapping[str, Sequence[int]],
+    micro_batch_size: int,
+    parts: int,
+    epochs: float,
+    seed: int,
+    strategy: str,
+    temperature: float,
+    max_micro_batches: int | None,
+) -> list[MicroBatch]:
+    batch_size = micro_batch_size * parts
+    per_epoch = sum(math.ceil(len(v) / batch_size) for v in lengths.values())
+    steps = max(1, round(per_epoch * epochs))
+    if max_micro_batches is not None:
+        steps = min(steps, max(1, max_micro_batches // parts))
+    names = sorted(lengths)
+    # A part may pad to as many tokens as a full micro-batch of the task's longest example.
+    iters = {
+        n: _split_steps(lengths[n], batch_size, parts, seed + i, micro_batch_size * max(lengths[n]))
+        for i, n in enumerate(names)
+    }
+    return [
+        MicroBatch(task, indices)
+        for task in _task_choices(lengths, steps, seed, strategy, temperature)
+        for indices in next(iters[task])
+    ]
+
+
+def _task_choices(
+    lengths: Mapping[str, Sequence[int]], total: int, seed: int, strategy: str, temperature: float
+) -> list[str]:
+    names = sorted(lengths)
+    if len(names) == 1:
+        return [names[0]] * total
+    weights = sampling_weights({n: len(lengths[n]) for n in names}, strategy, temperature)
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(names), size=total, p=[weights[n] for n in names])
+    return [names[i] for i in picks]
