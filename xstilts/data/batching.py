@@ -23,9 +23,9 @@ LABEL_KEYS = ("labels", "start_positions", "end_positions")
 
 def mega_batch_factor(examples: int, batch_size: int) -> int:
     """Batches per length-sorted mega-batch: at most 50, and at least four mega-batches an epoch (the rule
-    of transformers' LengthGroupedSampler), so a small training set is not sorted whole. Grouping still
-    converges more slowly than random batches on the training benchmark (docs/benchmarks.md); the
-    sweep's `training.batching: random` turns it off."""
+    of transformers' LengthGroupedSampler), so a small training set is not sorted whole. Grouping
+    converged more slowly than random batches on the training benchmark (docs/benchmarks.md), which is
+    why `training.batching` defaults to `split`."""
     return max(1, min(examples // (batch_size * 4), 50))
 
 
