@@ -46,6 +46,8 @@ if str(REPO) not in sys.path:
 from xstilts.plan.expand import Plan, expand  # noqa: E402
 from xstilts.spec.load import load_sweep, parse_sweep  # noqa: E402
 from xstilts.spec.models import Sweep  # noqa: E402
+from xstilts.spec.training import TrainingConfig  # noqa: E402
+from xstilts.train.loop import default_micro_batch  # noqa: E402
 
 PAPER_SWEEP = REPO / "jobs" / "xstilts-paper.yaml"
 DOCS = REPO / "docs" / "benchmarks.md"
@@ -167,7 +169,7 @@ def training_seconds(config: dict[str, Any], tasks: list[str], rates: Rates) -> 
     """GPU-seconds of one training phase: its micro-batches, optimizer steps and dev evaluations."""
     training = config["training"]
     batch = training["batch_size"]
-    micro = training.get("per_device_batch_size") or min(batch, 32)
+    micro = training.get("per_device_batch_size") or default_micro_batch(TrainingConfig(**training), world=1)
     limit = training.get("max_train_examples")
     sizes = {n: min(DATASETS[n].train, limit) if limit else DATASETS[n].train for n in tasks}
     epochs = training["epochs"]
