@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 
 import pytest
 import torch
@@ -46,10 +47,12 @@ def gradients(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("name", ["mnli", "udpos", "squad"])
+@pytest.mark.parametrize("name", ["mnli", "udpos", "squad", "udpos-unlabelled-part"])
 def test_split_step_has_the_whole_random_batchs_gradient(name, data, tokenizer, tmp_path) -> None:
     from xstilts.data.batching import collate
 
+    unlabelled_part = name == "udpos-unlabelled-part"
+    name = name.removesuffix("-unlabelled-part")
     task = get_task(name)
     examples = load_examples(task, "train", data, "en", limit=BATCH)
     features = [{k: v for k, v in f.items() if k in KEEP} for f in featurize(task, tokenizer, examples, 96)]
@@ -58,6 +61,10 @@ def test_split_step_has_the_whole_random_batchs_gradient(name, data, tokenizer, 
     if name == "mnli":  # the fixture pairs are all 42-50 tokens: make most short, a few long, as in NLI
         cut = [6 + i if i < 8 else None for i in range(BATCH)]
         features = [{**f, "input_ids": f["input_ids"][:c]} for f, c in zip(features, cut, strict=True)]
+    if unlabelled_part:  # the six shortest sentences have no labelled token: their part's mean loss is NaN
+        shortest = sorted(range(BATCH), key=lambda i: len(features[i]["input_ids"]))[:6]
+        for i in shortest:
+            features[i] = {**features[i], "labels": [-100] * len(features[i]["labels"])}
     model = dropout_free_model(tokenizer, name)
 
     reference = copy.deepcopy(model)
@@ -74,6 +81,8 @@ def test_split_step_has_the_whole_random_batchs_gradient(name, data, tokenizer, 
     assert weights is not None
     if name != "squad":  # span QA averages over examples, and its fixture parts are 3 examples each
         assert max(weights) - min(weights) > 0.1
+    if unlabelled_part:
+        assert min(weights) == 0.0
 
     captured: dict[str, torch.Tensor] = {}
 
@@ -86,13 +95,15 @@ def test_split_step_has_the_whole_random_batchs_gradient(name, data, tokenizer, 
             learning_rate=1e-3, batch_size=BATCH, per_device_batch_size=MICRO, batching="split", max_steps=1,
             max_grad_norm=1e9, mixed_precision="no", select_best=False, max_length=96,
         )  # fmt: skip
-        train(
+        _, result = train(
             model, {name: features}, config, 5, pad_token_id=tokenizer.pad_token_id,
             checkpointer=Checkpointer(LocalStore(tmp_path / "store"), "split", tmp_path / "staging"),
             progress=ProgressLog("split", stream=io.StringIO(), interval=3600),
         )  # fmt: skip
     finally:
         handle.remove()
+    assert result.final_loss is not None and math.isfinite(result.final_loss)  # a NaN part adds nothing
+    assert result.final_loss == pytest.approx(loss.item(), rel=1e-5)  # the whole batch's loss, as reported
     assert captured.keys() == expected.keys()
     for key, grad in expected.items():
         difference = (captured[key] - grad).abs().max()

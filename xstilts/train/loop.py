@@ -268,9 +268,10 @@ def train(
                     for key, v in collate(batch_features, pad_token_id).items()
                 }
                 with accelerator.accumulate(model):
-                    _, loss = model(mb.task, batch)
+                    output, loss = model(mb.task, batch)
                     if weights is not None:
-                        loss = loss * weights[position]
+                        # A part with no labelled token has a NaN mean loss; it must add nothing.
+                        loss = loss * weights[position] if weights[position] else output.sum() * 0.0
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)

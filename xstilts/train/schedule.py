@@ -90,11 +90,11 @@ def build_schedule(
     steps, one task each."""
     if batching not in ("grouped", "random", "split"):
         raise ValueError(f"unknown batching {batching!r}")
-    names = sorted(lengths)
     if batching == "split":
         return _split_schedule(
             lengths, micro_batch_size, parts, epochs, seed, strategy, temperature, max_micro_batches
         )
+    names = sorted(lengths)
     per_epoch = sum(math.ceil(len(v) / micro_batch_size) for v in lengths.values())
     total = max(1, round(per_epoch * epochs))
     if max_micro_batches is not None:
