@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from xstilts.data.batching import collate, loss_units
-from xstilts.data.features import Feature, real_tokens
+from xstilts.data.features import Feature, feature_length, real_tokens
 from xstilts.errors import EXIT_PREEMPTED
 from xstilts.spec.training import TrainingConfig
 from xstilts.train.checkpoint import Checkpointer
@@ -166,13 +166,7 @@ def train(
     if accelerator.state.deepspeed_plugin is not None:
         accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = micro
 
-    lengths = {
-        t: [
-            len(f["input_ids"]) if not isinstance(f["input_ids"][0], list) else max(map(len, f["input_ids"]))
-            for f in fs
-        ]
-        for t, fs in features.items()
-    }
+    lengths = {t: [feature_length(f) for f in fs] for t, fs in features.items()}
     per_step = accumulation * world
     schedule = build_schedule(
         lengths,
