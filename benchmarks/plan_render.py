@@ -27,7 +27,7 @@ from typing import Any
 from xstilts.plan.expand import Plan, expand
 from xstilts.render.dump import to_yaml
 from xstilts.render.job import render_phase
-from xstilts.render.settings import ClusterSettings
+from xstilts.spec.cluster import ClusterSettings
 from xstilts.spec.load import parse_sweep
 from xstilts.spec.models import Sweep
 
@@ -36,7 +36,6 @@ SETTINGS = ClusterSettings.model_validate({
     "namespace": "xstilts",
     "serviceAccountName": "xstilts",
     "s3": {"secretName": "xstilts-s3", "endpointUrl": "http://xstilts-s3.xstilts.svc:8080"},
-    "accelerateConfigMap": "xstilts-accelerate",
     "presets": {kind: {"cpu": "8", "memory": "64Gi", "gpu": 1, "shmSize": "16Gi"}
                 for kind in ("mlm", "intermediate", "target", "evaluate")},
 })  # fmt: skip

@@ -200,7 +200,7 @@ def forward_seconds(examples: float, tokens: float, rates: Rates, batch: int = 6
 
 
 def phase_seconds(phase: Any, rates: Rates) -> float:
-    config = phase.config
+    config = phase.config.dump()  # the planned config as the store keeps it
     if phase.kind == "encoder":
         return 0.0
     if phase.kind in ("intermediate", "target"):
@@ -294,8 +294,9 @@ def main() -> None:
     print(f"wall time if the phases ran one after another, each on its preset's GPUs: {wall:.1f} h")
     if args.what_if_micro:
         for phase in plan.phases.values():
-            if "training" in phase.config:
-                phase.config["training"]["per_device_batch_size"] = args.what_if_micro
+            training = getattr(phase.config, "training", None)
+            if training is not None:
+                training["per_device_batch_size"] = args.what_if_micro
         what_if = costs(plan, rates)["executed_s"] / 3600
         micro = args.what_if_micro
         print(f"what if per_device_batch_size were {micro} everywhere: {what_if:.1f} GPU-hours executed")

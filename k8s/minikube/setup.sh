@@ -94,10 +94,10 @@ In the shell that runs xstilts or the tests:
 
 Cluster tests:
 
-  XSTILTS_CLUSTER_TESTS=1 .venv/bin/python -m pytest tests/cluster -v
+  .venv/bin/python -m pytest tests/cluster -v      # against this cluster, as KUBECONFIG names it
 
 A sweep:
 
   xstilts sweep submit jobs/tiny.yaml --backend kubernetes
-  xstilts sweep status jobs/tiny.yaml
+  xstilts sweep status jobs/tiny.yaml --backend kubernetes
 EOM

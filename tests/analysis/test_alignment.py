@@ -148,3 +148,45 @@ def test_alignment_report_groups_and_skips_missing_values() -> None:
     assert rows[1]["spearman"] == pytest.approx(-1.0)
     lonely = alignment_report(PAIRS[:1], measures=["js_divergence"])
     assert lonely[0]["n"] == 1 and math.isnan(lonely[0]["spearman"])
+
+
+def test_linear_cka_matches_its_definition_and_invariances() -> None:
+    from xstilts.analysis.alignment import linear_cka
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 5))
+    rotation, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    assert linear_cka(x, 3.0 * x @ rotation + 1.0) == pytest.approx(1.0)
+    y = rng.normal(size=(30, 4))
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    hsic = lambda a, b: np.trace(a @ a.T @ b @ b.T)  # noqa: E731 (the kernel form of the definition)
+    expected = hsic(xc, yc) / np.sqrt(hsic(xc, xc) * hsic(yc, yc))
+    assert linear_cka(x, y) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="paired"):
+        linear_cka(x, y[:10])
+
+
+def test_partial_correlation_removes_what_the_control_explains() -> None:
+    from xstilts.analysis.alignment import partial_correlation, partial_report, pearson, rankdata
+
+    size = np.arange(1.0, 13.0)
+    noise = 4 * np.array([0.3, -0.2, 0.1, 0.4, -0.5, 0.2, -0.1, 0.3, -0.4, 0.1, 0.2, -0.3])
+    measure = size + noise  # both follow the size: correlated, but not once it is held fixed
+    gain = 2 * size + noise[::-1]
+    assert pearson(rankdata(measure), rankdata(gain)) > 0.7
+    ranks = [rankdata(v) for v in (measure, gain, size)]
+    resid = [r - np.polyval(np.polyfit(ranks[2], r, 1), ranks[2]) for r in ranks[:2]]
+    assert partial_correlation(measure, gain, size) == pytest.approx(pearson(*resid))
+    assert abs(partial_correlation(measure, gain, size)) < 0.9
+    pairs = [{"m": m, "gain": g, "train_size": s} for m, g, s in zip(measure, gain, size, strict=True)]
+    (row,) = partial_report(pairs, ["m"])
+    assert row["n"] == 12 and row["low"] <= row["partial"] <= row["high"]
+    (few,) = partial_report(pairs[:3], ["m"])
+    assert math.isnan(few["partial"])
+
+
+def test_same_corpus_pairs_are_named() -> None:
+    from xstilts.phases.analysis import same_corpus
+
+    assert same_corpus("mnli", "xnli") and same_corpus("squad", "xquad") and same_corpus("squad", "mlqa")
+    assert not same_corpus("mnli", "pawsx") and not same_corpus("anli-r1", "xnli")

@@ -17,7 +17,7 @@ from xstilts.tasks import get_task
 DATA = {"source": "fixtures"}
 CHAR = {"name": "char_noise", "rate": 0.3, "seed": 0, "copies": 2}
 SWITCH = {
-    "name": "code_switch", "rate": 1.0, "seed": 0, "copies": 1,
+    "name": "code_switch", "rate": 1.0, "seed": 0, "copies": 1, "mode": "copies",
     "dictionary": "fixtures:dictionaries/en-{lang}.txt", "languages": ["de"],
 }  # fmt: skip
 MIXED = {"name": "code_mixed", "rate": 1.0, "seed": 0, "dictionary": "fixtures:dictionaries/{lang}-en.txt"}

@@ -1,9 +1,12 @@
-"""A small fake Kubernetes API server over real HTTP, for the Kubernetes backend's tests.
+"""A small fake Kubernetes API server over real HTTP, for the faults a real API server cannot be made
+to produce on demand: injected 5xx/429 answers (`fail_next`), the 403s of a server whose authorizer
+is still starting, and an expired watch (410 Gone, which a real server answers only once etcd has
+compacted the version away). Everything a real server can answer is tested against one:
+tests/cluster (the loopback control plane, or the cluster KUBECONFIG names).
 
-It implements only what xstilts calls: create / list (label selectors, limit + continue) / read /
-delete of Jobs, Services and ConfigMaps, replace of ConfigMaps, the pod list and pod logs (optionally
-streamed). Every request is recorded; faults can be injected (`fail_next`). The test plays the
-Job controller by setting Job status (`complete`, `fail`, `set_status`) and adding pods.
+It implements only what those tests call: create / list (label selectors, limit + continue) / read /
+delete of Jobs, Services and ConfigMaps, and watches that replay `watch_events`. Every request is
+recorded.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from urllib.parse import parse_qs, urlparse
 
 _PATH = re.compile(
     r"^/(?:api/v1|apis/batch/v1)/namespaces/(?P<ns>[^/]+)/(?P<resource>jobs|services|configmaps|pods)"
-    r"(?:/(?P<name>[^/]+))?(?P<log>/log)?$"
+    r"(?:/(?P<name>[^/]+))?$"
 )
 KINDS = {"jobs": "Job", "services": "Service", "configmaps": "ConfigMap", "pods": "Pod"}
 
@@ -67,9 +70,9 @@ def selector_matches(selector: str, labels: dict[str, str]) -> bool:
 @dataclass
 class FakeCluster:
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)  # (resource, ns, name)
-    logs: dict[str, list[str]] = field(default_factory=dict)  # pod -> lines
     requests: list[Request] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    watch_events: list[dict[str, Any]] = field(default_factory=list)  # what every watch replays
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- test controls ---------------------------------------------------------------------------
@@ -98,62 +101,6 @@ class FakeCluster:
             self.objects[(resource, namespace, meta["name"])] = obj
         return obj
 
-    def set_status(self, name: str, status: dict[str, Any], namespace: str = "xs") -> None:
-        with self.lock:
-            self.objects[("jobs", namespace, name)]["status"] = status
-
-    def complete(self, name: str, namespace: str = "xs") -> None:
-        self.set_status(
-            name,
-            {
-                "startTime": _now(),
-                "completionTime": _now(),
-                "succeeded": 1,
-                "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": _now()}],
-            },
-            namespace,
-        )
-
-    def fail(self, name: str, reason: str, message: str, namespace: str = "xs") -> None:
-        self.set_status(
-            name,
-            {
-                "startTime": _now(),
-                "failed": 4,
-                "conditions": [
-                    {
-                        "type": "Failed",
-                        "status": "True",
-                        "reason": reason,
-                        "message": message,
-                        "lastTransitionTime": _now(),
-                    }
-                ],
-            },
-            namespace,
-        )
-
-    def add_pod(
-        self,
-        job: str,
-        name: str,
-        phase: str = "Running",
-        lines: list[str] | None = None,
-        created: str | None = None,
-        index: str | None = None,
-    ) -> None:
-        labels = {"batch.kubernetes.io/job-name": job, "job-name": job}
-        if index is not None:
-            labels["batch.kubernetes.io/job-completion-index"] = index
-        self.put(
-            "pods",
-            {
-                "metadata": {"name": name, "labels": labels, "creationTimestamp": created or _now()},
-                "status": {"phase": phase},
-            },
-        )
-        self.logs[name] = list(lines or [])
-
     # ---- the API ---------------------------------------------------------------------------------
     def _fault(self, method: str, path: str) -> int | None:
         with self.lock:
@@ -175,15 +122,13 @@ class FakeCluster:
             return 404, _status(404, f"no route {url.path}")
         ns, resource, name = match["ns"], match["resource"], match["name"]
         key = (resource, ns, name or "")
-        if match["log"]:
-            if key not in self.objects:
-                return 404, _status(404, f'pods "{name}" not found')
-            return 200, ("log", self.logs.get(name, []), query.get("follow") == "true")
         if method == "POST" and not name:
             body_name = body["metadata"]["name"]
             if (resource, ns, body_name) in self.objects:
                 return 409, _status(409, f'{resource} "{body_name}" already exists', "AlreadyExists")
             return 201, self.put(resource, body, ns)
+        if method == "GET" and not name and query.get("watch") in ("true", "1", "True"):
+            return 200, ("watch", list(self.watch_events))
         if method == "GET" and not name:
             return 200, self._list(resource, ns, query)
         if key not in self.objects:
@@ -243,8 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         status, payload = self.cluster.handle(method, self.path, body)
-        if isinstance(payload, tuple) and payload[0] == "log":
-            self._send_log(payload[1], payload[2])
+        if isinstance(payload, tuple) and payload[0] == "watch":
+            self._send_lines([json.dumps(event) for event in payload[1]])
             return
         data = json.dumps(payload).encode()
         self.send_response(status)
@@ -253,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_log(self, lines: list[str], follow: bool) -> None:
+    def _send_lines(self, lines: list[str]) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Transfer-Encoding", "chunked")
@@ -262,8 +207,6 @@ class _Handler(BaseHTTPRequestHandler):
             chunk = (line + "\n").encode()
             self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             self.wfile.flush()
-            if follow:
-                time.sleep(0.01)  # streamed, not one block
         self.wfile.write(b"0\r\n\r\n")
 
     def do_GET(self) -> None:

@@ -92,7 +92,7 @@ def test_phase_run_unknown_address_is_a_clean_error(tmp_path: Path):
 
 def test_logs_needs_a_phase(tmp_path: Path):
     result = runner.invoke(app, ["sweep", "logs", str(TINY), "--store", str(tmp_path)])
-    assert result.exit_code == 1 and "--phase" in result.stderr
+    assert result.exit_code == 2 and "--phase" in result.stderr
 
 
 def test_tiny_model_and_fixtures_load_offline(tmp_path: Path):

@@ -10,8 +10,8 @@ from tests.conftest import run_xstilts
 from tests.e2e.sweeps import micro, write
 from xstilts.plan import expand
 from xstilts.render.job import render_phase
-from xstilts.render.settings import ClusterSettings
 from xstilts.spec import load_sweep
+from xstilts.spec.cluster import ClusterSettings
 
 
 def test_two_process_data_parallel_phase(tmp_path: Path):

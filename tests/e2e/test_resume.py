@@ -1,5 +1,6 @@
 """`kill -9` during a training phase: the phase resumes from its last complete checkpoint (the step
-count continues) and the sweep ends with the same metrics as an uninterrupted run on the same seed."""
+count continues) and the sweep ends with the same metrics as an uninterrupted run on the same seed,
+counters included (tokens trained count across the resume, from the checkpoint)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import REPO, run_xstilts
 from tests.e2e.sweeps import micro, planned, write
@@ -78,6 +81,11 @@ def test_kill_9_mid_phase_resumes_and_matches_uninterrupted(tmp_path: Path, monk
     assert killed_metrics["steps"] == clean_metrics["steps"] == 120
     assert killed_metrics["dev"] == clean_metrics["dev"]
     assert killed_metrics["final_loss"] == clean_metrics["final_loss"]
+    assert killed_metrics["train_tokens"] == clean_metrics["train_tokens"] > 0, "tokens count across resumes"
+    # train_seconds is stored to the millisecond: the rate computed from it agrees to about 1e-4.
+    assert killed_metrics["tokens_per_s"] == pytest.approx(
+        killed_metrics["train_tokens"] / killed_metrics["train_seconds"], rel=1e-3
+    )
     assert (
         manifest(killed, intermediate.prefix)["model/model.safetensors"]
         == manifest(clean, intermediate.prefix)["model/model.safetensors"]

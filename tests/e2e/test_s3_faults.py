@@ -21,6 +21,7 @@ FAST_FAIL = {
     "XSTILTS_S3_MAX_ATTEMPTS": "2",
     "XSTILTS_S3_CONNECT_TIMEOUT": "2",
     "XSTILTS_S3_READ_TIMEOUT": "5",
+    "XSTILTS_STORE_OUTAGE_S": "0",  # no riding out: the outage outlasts the phase
 }
 
 

@@ -1,5 +1,6 @@
-"""The README's sweep (jobs/tiny.yaml) end to end against a real S3-compatible server on 127.0.0.1:
-every phase runs, outputs land in the bucket, the report is read from S3, and a second run re-runs
+"""The README's sweep (jobs/tiny.yaml, every training phase capped at a few steps: what is tested is
+the S3 path, not the training) end to end against a real S3-compatible server on 127.0.0.1: every
+phase runs, outputs land in the bucket, the report is read from S3, and a second run re-runs
 nothing."""
 
 from __future__ import annotations
@@ -7,26 +8,37 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import yaml
+
 from tests.conftest import REPO, run_xstilts
 from xstilts.plan import expand
 from xstilts.spec import load_sweep
 from xstilts.testing.s3_server import env_for, s3_server
 
-TINY = REPO / "jobs" / "tiny.yaml"
+README_SWEEP = REPO / "jobs" / "tiny.yaml"
+
+
+def _capped(tmp_path: Path, steps: int = 8) -> Path:
+    sweep = yaml.safe_load(README_SWEEP.read_text())
+    sweep["training"]["max_steps"] = steps
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
 
 
 def test_tiny_sweep_on_s3_end_to_end(tmp_path: Path):
+    tiny = _capped(tmp_path)
     with s3_server(tmp_path / "s3-data") as server:
         bucket = server.create_bucket("xstilts-e2e")
         env = env_for(server)
         store = f"s3://{bucket}/runs"
         first = run_xstilts(
-            "sweep", "submit", str(TINY), "--store", store, env=env, cwd=tmp_path, timeout=1200
+            "sweep", "submit", str(tiny), "--store", store, env=env, cwd=tmp_path, timeout=1200
         )
         assert first.returncode == 0, first.stderr[-4000:]
         assert "Report:" in first.stderr
 
-        plan = expand(load_sweep(TINY))
+        plan = expand(load_sweep(tiny))
         client = server.client()
         keys = {
             o["Key"]
@@ -44,12 +56,12 @@ def test_tiny_sweep_on_s3_end_to_end(tmp_path: Path):
                 f"credentials leaked in {key}"
             )
 
-        second = run_xstilts("sweep", "submit", str(TINY), "--store", store, env=env, cwd=tmp_path)
+        second = run_xstilts("sweep", "submit", str(tiny), "--store", store, env=env, cwd=tmp_path)
         assert second.returncode == 0, second.stderr[-2000:]
         assert "already complete" in second.stderr and "nothing to run" in second.stderr
 
         out = tmp_path / "report"
-        report = run_xstilts("report", str(TINY), "--store", store, "--out", str(out), env=env, cwd=tmp_path)
+        report = run_xstilts("report", str(tiny), "--store", store, "--out", str(out), env=env, cwd=tmp_path)
         assert report.returncode == 0, report.stderr[-2000:]
     summary = list(csv.DictReader((out / "summary.csv").open()))
     settings = {row["setting"] for row in summary}

@@ -7,21 +7,20 @@ import math
 import numpy as np
 import pytest
 
+from xstilts.data.labels import first_subword_labels
 from xstilts.evaluate.metrics import (
-    IGNORE_INDEX,
     accuracy,
     bucc_candidates,
     bucc_optimize_threshold,
     bucc_scores,
-    first_subword_labels,
     mean_average_precision_at_k,
     mixed_segmentation,
     mlqa_scores,
+    nearest_neighbours,
     normalize_mlqa_answer,
     normalize_squad_answer,
     squad_scores,
     tagging_f1,
-    tatoeba_accuracy,
     tatoeba_predictions,
     words_from_first_subwords,
     xtreme_average,
@@ -76,6 +75,7 @@ def test_tagging_f1_raw_upos_tags_merge_runs_into_one_chunk() -> None:
 
 
 def test_tagging_f1_raw_upos_cconj_and_sconj_share_a_type() -> None:
+    # seqeval 1.x, which is why UD-POS is not scored with it (udpos_f1, tests/evaluate/test_protocols.py):
     # "CCONJ" -> type "CONJ", "SCONJ" -> tag "S" (single-token chunk) + type "CONJ": same chunk (CONJ, 0)
     assert tagging_f1([["SCONJ"]], [["CCONJ"]])["f1"] == pytest.approx(100.0)
 
@@ -89,15 +89,6 @@ def test_tagging_f1_does_not_merge_across_sentences() -> None:
 def test_tagging_f1_rejects_ragged_input() -> None:
     with pytest.raises(ValueError):
         tagging_f1([["O", "O"]], [["O"]])
-
-
-def test_first_subword_labels_marks_only_first_piece() -> None:
-    # <s> Wash ##ing ton is here </s>  with words 0: "Washington" (3 pieces), 1: "is", 2: "here"
-    word_ids = [None, 0, 0, 0, 1, 2, None]
-    assert first_subword_labels(word_ids, [5, 3, 0]) == [
-        IGNORE_INDEX, 5, IGNORE_INDEX, IGNORE_INDEX, 3, 0, IGNORE_INDEX,
-    ]  # fmt: skip
-    assert first_subword_labels([None, 0, 1], [4, 2], ignore_index=-1) == [-1, 4, 2]
 
 
 def test_words_from_first_subwords_reads_first_piece_and_fills_truncated_words() -> None:
@@ -300,13 +291,13 @@ def test_bucc_duplicate_texts_share_one_embedding_and_map_to_every_id() -> None:
     src_ids = [*SRC_IDS, "de-3"]
     src_texts = ["A", "B", "C", "B "]  # stripped before comparison
     tgt_texts = ["a", "b", "c"]
-    candidates = bucc_candidates(src, TGT, src_ids, TGT_IDS, src_texts, tgt_texts, k=2)
+    candidates = bucc_candidates(src, TGT, src_ids, TGT_IDS, src_texts, tgt_texts, k=2, duplicates="all")
     assert _as_tuples(candidates) == [
         ("de-0", "en-0"), ("de-1", "en-1"), ("de-3", "en-1"), ("de-2", "en-2"),
     ]  # fmt: skip
     assert [c[0] for c in candidates] == pytest.approx([S00, S11, S11, S22])
-    # xtreme's read_sent2id instead drops sentences that occur more than once
-    dropped = bucc_candidates(src, TGT, src_ids, TGT_IDS, src_texts, tgt_texts, k=2, duplicates="drop")
+    # xtreme's read_sent2id (the default) instead drops sentences that occur more than once
+    dropped = bucc_candidates(src, TGT, src_ids, TGT_IDS, src_texts, tgt_texts, k=2)
     assert _as_tuples(dropped) == [("de-0", "en-0"), ("de-2", "en-2")]
 
 
@@ -337,7 +328,7 @@ def test_bucc_greedy_max_keeps_each_target_once() -> None:
 # ----------------------------------------------------------------------------- Tatoeba
 
 
-def test_tatoeba_nearest_neighbour_with_ties_to_lowest_index() -> None:
+def test_nearest_neighbour_with_ties_to_lowest_index() -> None:
     # targets: t0 = (0,3) (long vector), t1 = t2 = (1,0) (exact tie), t3 = (1,1)
     tgt = np.array([[0.0, 3.0], [1.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
     # s0 = (5,0): cos 1 with t1 and t2 -> lowest index 1 (gold 2: wrong)
@@ -347,8 +338,10 @@ def test_tatoeba_nearest_neighbour_with_ties_to_lowest_index() -> None:
     #     cos t0 = .9/sqrt1.81 = .669
     #     -> 3 (gold 1: wrong). A raw dot product would pick t0 (2.7 > 1.9): normalisation matters.
     src = np.array([[5.0, 0.0], [0.0, 0.1], [1.0, 1.0], [1.0, 0.9]])
-    assert tatoeba_predictions(src, tgt) == [1, 0, 3, 3]
-    assert tatoeba_accuracy(src, tgt, [2, 0, 3, 1]) == pytest.approx(50.0)
+    assert nearest_neighbours(src, tgt) == [1, 0, 3, 3]
+    assert accuracy(nearest_neighbours(src, tgt), [2, 0, 3, 1]) == pytest.approx(50.0)
+    # xx-en: the rows above are the foreign side querying the English one
+    assert tatoeba_predictions(src, tgt, "xx-en") == [1, 0, 3, 3]
 
 
 # ----------------------------------------------------------------------------- mAP@k
@@ -377,6 +370,23 @@ def test_map_at_k_cutoff_and_divisor() -> None:
     assert mean_average_precision_at_k(np.array([[0.2, 0.9, 0.5]]), [{2}]) == pytest.approx(50.0)
 
 
-def test_map_at_k_requires_relevant_candidates() -> None:
-    with pytest.raises(ValueError):
-        mean_average_precision_at_k(np.array([[1.0, 2.0]]), [set()])
+def test_map_at_k_query_without_relevant_candidate_scores_zero() -> None:
+    # Mewsli-X: a gold entity missing from the pool is never retrieved, so that query scores 0 (counted)
+    scores = np.array([[1.0, 2.0], [2.0, 1.0]])
+    assert mean_average_precision_at_k(scores, [set(), {0}]) == pytest.approx(50.0)
+
+
+def test_device_knn_matches_the_exact_search_with_ties() -> None:
+    import torch
+
+    from xstilts.evaluate.knn import device_knn
+    from xstilts.evaluate.metrics import exact_knn
+
+    rng = np.random.default_rng(0)
+    # small integer vectors: many exact ties, some of them across the fetched candidates
+    queries = rng.integers(0, 2, size=(50, 3)).astype(np.float32)
+    database = rng.integers(0, 2, size=(40, 3)).astype(np.float32)
+    for k in (1, 4, 40):
+        sims, inds = device_knn(torch.device("cpu"))(queries, database, k)
+        ref_sims, ref_inds = exact_knn(queries, database, k)
+        assert np.array_equal(inds, ref_inds) and np.allclose(sims, ref_sims), k

@@ -7,7 +7,6 @@ import pytest
 
 from xstilts.evaluate.qa_decode import (
     best_span_in_window,
-    char_span_to_token_positions,
     decode_qa,
     is_context_offset,
 )
@@ -81,35 +80,3 @@ def test_examples_without_features_get_empty_answer_and_unknown_ids_fail() -> No
         decode_qa(features, logits, logits, {"missing": CONTEXT})
     with pytest.raises(ValueError):
         decode_qa(features, logits, [], {"q": CONTEXT})
-
-
-# XLM-R pair layout: <s> question </s></s> context </s>; this window holds the context from char 10:
-#   index:    0       1      2      3       4       5        6        7        8
-#   offsets: (0,0)  (0,5)  (6,9)  (0,0)  (0,0)  (10,12)  (13,17)  (18,20)  (0,0)
-#   seq ids:  None    0      0     None   None     1        1        1      None
-OFFSETS = [(0, 0), (0, 5), (6, 9), (0, 0), (0, 0), (10, 12), (13, 17), (18, 20), (0, 0)]
-SEQ_IDS = [None, 0, 0, None, None, 1, 1, 1, None]
-
-
-@pytest.mark.parametrize(
-    ("start_char", "text", "expected"),
-    [
-        (13, "Rome", (6, 6)),  # one token
-        (10, "to Rome", (5, 6)),  # two tokens
-        (18, "in", (7, 7)),  # last context token
-        (14, "ome", (6, 6)),  # starts mid-token: the token containing it
-        (4, "moved", (0, 0)),  # before the window -> CLS
-        (18, "in 2001", (0, 0)),  # runs past the window's end -> CLS
-    ],
-)
-def test_char_span_to_token_positions(start_char: int, text: str, expected: tuple[int, int]) -> None:
-    assert CONTEXT[start_char : start_char + len(text)] == text
-    assert char_span_to_token_positions(OFFSETS, SEQ_IDS, start_char, text) == expected
-
-
-def test_char_span_ignores_question_tokens_and_honours_cls_index() -> None:
-    # the question tokens (0,5) and (6,9) overlap chars 4..9 but are sequence 0: "moved" is still outside
-    assert char_span_to_token_positions(OFFSETS, SEQ_IDS, 4, "moved", cls_index=8) == (8, 8)
-    # question-first is sequence 0 when the context comes first
-    flipped = [None if s is None else 1 - s for s in SEQ_IDS]
-    assert char_span_to_token_positions(OFFSETS, flipped, 13, "Rome", context_sequence_id=0) == (6, 6)

@@ -79,13 +79,13 @@ def test_mixture_and_overrides_resolve():
     )
     mixture = next(p for p in plan.ordered() if p.kind == "intermediate")
     assert mixture.label == "mnli+squad"
-    assert mixture.config["tasks"] == ["mnli", "squad"]
-    assert (mixture.config["training"]["sampling"], mixture.config["training"]["temperature"]) == (
+    assert mixture.config.tasks == ["mnli", "squad"]
+    assert (mixture.config.training["sampling"], mixture.config.training["temperature"]) == (
         "temperature",
         3,
     )
     target = next(p for p in plan.ordered() if p.kind == "target")
-    training = target.config["training"]
+    training = target.config.training
     assert (
         training["epochs"],
         training["learning_rate"],
@@ -97,14 +97,18 @@ def test_mixture_and_overrides_resolve():
 def test_fixture_runs_evaluate_fixture_languages_only():
     plan = plan_of(targets=["xnli"])
     evaluate = next(p for p in plan.ordered() if p.kind == "evaluate")
-    assert evaluate.config["languages"] == ["de", "en", "es", "ru"]
+    assert evaluate.config.languages == ["de", "en", "es", "ru"]
 
 
-def test_mlm_phase_precedes_every_setting():
+def test_mlm_phase_precedes_every_intermediate_setting_and_the_baseline_stays_mlm_free():
     plan = plan_of(intermediate=[{"task": "mnli"}], targets=["pawsx"], mlm={"enabled": True})
     mlm = next(p for p in plan.ordered() if p.kind == "mlm")
+    encoder = next(p for p in plan.ordered() if p.kind == "encoder")
     users = [p for p in plan.ordered() if mlm.address in p.inputs.values()]
-    assert {p.kind for p in users} == {"intermediate", "target"}
+    assert {p.kind for p in users} == {"intermediate"}
+    baseline = next(r for r in plan.runs if r.setting == BASELINE)
+    target = plan.phases[plan.phases[baseline.evaluate].inputs["model"]]
+    assert target.inputs == {"encoder": encoder.address}
 
 
 def test_task_subsets_generate_mixtures():
@@ -117,7 +121,7 @@ def test_task_subsets_generate_mixtures():
     assert set(a.phases) == set(b.phases), "seeded random subsets are reproducible"
     assert sum(p.kind == "intermediate" for p in a.ordered()) == 2
     singles = plan_of(intermediate_subsets=[{"pool": pool, "k": 1}], targets=["pawsx"])
-    assert all(len(p.config["tasks"]) == 1 for p in singles.ordered() if p.kind == "intermediate")
+    assert all(len(p.config.tasks) == 1 for p in singles.ordered() if p.kind == "intermediate")
 
 
 def test_augmentation_and_robustness_change_only_what_they_touch():
@@ -131,12 +135,12 @@ def test_augmentation_and_robustness_change_only_what_they_touch():
     )
     assert set(plain.phases) <= set(augmented.phases), "adding a setting leaves the others' addresses alone"
     noisy = next(p for p in augmented.ordered() if p.label == "mnli-noisy")
-    assert noisy.config["augment"][0]["name"] == "char_noise"
+    assert noisy.config.augment[0]["name"] == "char_noise"
     robust = plan_of(
         intermediate=[{"task": "mnli"}], targets=["pawsx"], robustness=[{"name": "word_perturb", "rate": 0.2}]
     )
     evaluate = next(p for p in robust.ordered() if p.kind == "evaluate")
-    assert evaluate.config["perturbations"][0]["name"] == "word_perturb"
+    assert evaluate.config.perturbations[0]["name"] == "word_perturb"
     trained = {p.address for p in robust.ordered() if p.kind != "evaluate"}
     assert trained <= set(plain.phases), "robustness evaluation reuses the trained models"
 
@@ -150,7 +154,7 @@ def test_domain_alignment_analysis_phase():
     (address,) = plan.analyses
     phase = plan.phases[address]
     assert phase.kind == "analysis"
-    assert phase.config["intermediate_tasks"] == ["mnli", "squad"] and phase.config["targets"] == [
+    assert phase.config.intermediate_tasks == ["mnli", "squad"] and phase.config.targets == [
         "pawsx",
         "xquad",
     ]
@@ -160,7 +164,7 @@ def test_targets_that_fine_tune_alike_share_one_target_phase():
     """MLQA and its G-XLT pairs train exactly as XQuAD does (SQuAD v1.1, SQuAD dev, span head): one target
     phase per setting serves all three evaluations; TyDiQA-GoldP trains on its own data."""
     targets = ["xquad", "mlqa", "mlqa-gxlt-de", "tydiqa"]
-    plan = plan_of(intermediate=[{"task": "mnli"}], targets=targets)
+    plan = plan_of(intermediate=[{"task": "mnli"}], targets=targets, benchmark="custom")
     trained = sorted(p.label for p in plan.ordered() if p.kind == "target")
     assert trained == ["tydiqa", "tydiqa", "xquad", "xquad"]
     for setting in (BASELINE, "mnli"):

@@ -18,7 +18,8 @@ from xstilts.plan.expand import Plan, expand
 from xstilts.render.dump import to_dict
 from xstilts.render.job import render_phase
 from xstilts.render.names import DNS_LABEL, LABEL_VALUE
-from xstilts.render.settings import ClusterSettings
+from xstilts.spec.cluster import ClusterSettings
+from xstilts.spec.kinds import TRAINING_KINDS as _TRAINING_KINDS
 from xstilts.spec.load import parse_sweep
 
 # The oldest Kubernetes with every Job field used GA or beta-on (podFailurePolicy GA 1.31,
@@ -29,13 +30,13 @@ STORE = "s3://xstilts/runs"
 BASE_SWEEP: dict[str, Any] = {
     "name": "render-test",
     "encoders": [{"name": "xlmr", "model": "xlm-roberta-large", "retrieval_layer": 14}],
-    "mlm": {"enabled": True},
+    "mlm": {"enabled": True, "corpus": "/data/mlm/corpus.txt"},  # a hub sweep with MLM names its corpus
     "intermediate": [{"task": "mnli"}, {"name": "mnli+squad", "tasks": ["mnli", "squad"]}],
     "targets": ["xnli", "panx", "xquad", "tatoeba"],
     "seeds": [1],
 }
 GPU = {"cpu": "8", "memory": "64Gi", "gpu": 1}
-TRAINING_KINDS = ("mlm", "intermediate", "target")
+TRAINING_KINDS = tuple(sorted(_TRAINING_KINDS))
 
 # name -> (sweep overrides, ClusterSettings overrides)
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -66,7 +67,6 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {},
         {
             "hfCacheClaim": "hf-cache",
-            "accelerateConfigMap": "xstilts-accelerate",
             "imagePullSecrets": ["regcred"],
             "serviceAccountName": "xstilts",
             "s3": {

@@ -14,6 +14,7 @@ from tests.render.conftest import (
 )
 from xstilts.render.controller import render_controller
 from xstilts.render.dump import to_dict
+from xstilts.render.names import store_id
 
 TINY = Path(__file__).resolve().parents[2] / "jobs" / "tiny.yaml"
 SETTINGS = {
@@ -31,7 +32,8 @@ def rendered() -> tuple[dict, dict]:
 
 def test_controller_objects_are_valid_restricted_and_named() -> None:
     config_map, job = rendered()
-    assert config_map["metadata"]["name"] == job["metadata"]["name"] == "xst-controller-tiny"
+    name = f"xst-controller-tiny-{store_id(STORE)}"
+    assert config_map["metadata"]["name"] == job["metadata"]["name"] == name
     assert config_map["data"] == {"sweep.yaml": TINY.read_text()}
     assert validation_errors([config_map, job]) == []
     assert pod_security_violations([job]) == []
@@ -42,6 +44,7 @@ def test_controller_runs_the_reconcile_loop_with_the_service_account() -> None:
     _, job = rendered()
     labels = job["metadata"]["labels"]
     assert labels["xstilts.io/sweep"] == "tiny" and labels["xstilts.io/phase"] == "controller"
+    assert labels["xstilts.io/store"] == store_id(STORE)
     assert "xstilts.io/address" not in labels  # not mistaken for a phase by the backend's listing
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -62,6 +65,6 @@ def test_controller_runs_the_reconcile_loop_with_the_service_account() -> None:
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert mounts["/etc/xstilts/sweep"]["readOnly"] is True
     volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes[mounts["/etc/xstilts/sweep"]["name"]]["configMap"]["name"] == "xst-controller-tiny"
+    assert volumes[mounts["/etc/xstilts/sweep"]["name"]]["configMap"]["name"] == job["metadata"]["name"]
     assert "activeDeadlineSeconds" not in job["spec"]
     assert job["spec"]["podFailurePolicy"]["rules"][1]["onExitCodes"]["values"] == [3]

@@ -17,7 +17,7 @@ from xstilts.plan.expand import expand
 from xstilts.render.controller import render_controller
 from xstilts.render.dump import to_yaml
 from xstilts.render.job import render_phase
-from xstilts.render.settings import ClusterSettings
+from xstilts.spec.cluster import ClusterSettings
 from xstilts.spec.load import load_sweep
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,6 @@ SETTINGS = ClusterSettings.model_validate(
             "endpointUrl": "http://xstilts-s3.xstilts.svc:8080",
             "region": "us-east-1",
         },
-        "accelerateConfigMap": "xstilts-accelerate",
     }
 )
 HINT = "regenerate with XSTILTS_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/render/test_golden.py"

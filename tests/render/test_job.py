@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import example_config
 from tests.render.conftest import (
     STORE,
     VARIANTS,
@@ -23,8 +24,15 @@ from xstilts.errors import EXIT_CONFIG
 from xstilts.plan.phase import Phase
 from xstilts.render.dump import to_dict, to_yaml
 from xstilts.render.job import render_phase, resources_for
-from xstilts.render.names import controller_name, dns_label, job_name, label_value, service_name
-from xstilts.render.settings import ClusterSettings, ResourcePreset
+from xstilts.render.names import (
+    controller_name,
+    dns_label,
+    job_name,
+    label_value,
+    service_name,
+    store_id,
+)
+from xstilts.spec.cluster import ClusterSettings, ResourcePreset
 
 SECRET_ENV = {"AWS_ACCESS_KEY_ID": "AKIASENTINEL1234", "AWS_SECRET_ACCESS_KEY": "sentinel/secret+value"}
 
@@ -72,8 +80,11 @@ def test_job_fields_from_the_design() -> None:
     job = jobs_of("single-gpu", "target")[0]
     spec, pod = job["spec"], job["spec"]["template"]["spec"]
     assert "generateName" not in job["metadata"]
-    assert job["metadata"]["name"] == f"xst-target-{job['metadata']['labels']['xstilts.io/address']}"
+    labels = job["metadata"]["labels"]
+    assert labels["xstilts.io/store"] == store_id(STORE)
+    assert job["metadata"]["name"] == f"xst-target-{labels['xstilts.io/address']}-{store_id(STORE)}"
     assert set(job["metadata"]["labels"]) >= {
+        "xstilts.io/store",
         "app.kubernetes.io/name",
         "app.kubernetes.io/managed-by",
         "xstilts.io/sweep",
@@ -136,7 +147,11 @@ def test_multi_gpu_training_uses_accelerate_in_one_pod() -> None:
 
 def test_only_training_phases_start_several_processes() -> None:
     phase = Phase(
-        kind="evaluate", address="0123456789ab", label="xnli", config={}, resources=ResourcePreset(gpu=8)
+        kind="evaluate",
+        address="0123456789ab",
+        label="xnli",
+        config=example_config("evaluate"),
+        resources=ResourcePreset(gpu=8),
     )
     (job,) = render_phase(phase, "s", STORE, ClusterSettings())
     assert to_dict(job)["spec"]["template"]["spec"]["containers"][0]["command"] == ["xstilts"]
@@ -182,7 +197,7 @@ def test_deepspeed_launch_matches_the_phase_config() -> None:
             if phase.kind not in ("mlm", "intermediate", "target"):
                 assert "--use_deepspeed" not in args
                 continue
-            ds = phase.config["deepspeed"]
+            ds = phase.config.deepspeed.model_dump()
             assert "--use_deepspeed" in args and "--multi_gpu" not in args
             assert args[args.index("--zero_stage") + 1] == str(ds["stage"])
             offload = args[args.index("--offload_optimizer_device") + 1]
@@ -242,10 +257,7 @@ def test_existing_pvc_config_map_and_secret() -> None:
         pod, c = job["spec"]["template"]["spec"], container(job)
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes["hf-cache"] == {"name": "hf-cache", "persistentVolumeClaim": {"claimName": "hf-cache"}}
-        assert volumes["accelerate-config"]["configMap"] == {"name": "xstilts-accelerate"}
-        assert {"name": "accelerate-config", "mountPath": "/etc/xstilts/accelerate", "readOnly": True} in c[
-            "volumeMounts"
-        ]
+        assert "accelerate-config" not in volumes  # accelerate launch takes its flags on the command line
         assert pod["imagePullSecrets"] == [{"name": "regcred"}] and pod["serviceAccountName"] == "xstilts"
         assert c["envFrom"] == [{"secretRef": {"name": "xstilts-s3"}}]
         assert env(job)["AWS_ENDPOINT_URL"] == "http://minio.minio:9000"
@@ -276,14 +288,14 @@ def test_resources_come_from_cluster_presets_unless_the_sweep_sets_them() -> Non
     settings = settings_for(
         {"presets": {"target": {"cpu": "16", "memory": "128Gi", "gpu": 4, "shmSize": "32Gi"}}}
     )
-    plain = Phase(kind="target", address="0123456789ab", label="xnli", config={})
+    plain = Phase(kind="target", address="0123456789ab", label="xnli", config=example_config("target"))
     assert resources_for(plain, settings) == settings.presets["target"]
     assert resources_for(plain, ClusterSettings()) == ResourcePreset()
     partial = Phase(
         kind="target",
         address="0123456789ab",
         label="xnli",
-        config={},
+        config=example_config("target"),
         resources=ResourcePreset.model_validate({"gpu": 8}),
     )
     merged = resources_for(partial, settings)
@@ -292,12 +304,30 @@ def test_resources_come_from_cluster_presets_unless_the_sweep_sets_them() -> Non
     assert resources_for(stored, settings) == ResourcePreset()
 
 
+def test_an_analysis_phase_takes_the_evaluate_preset_as_its_sweep_resources_do() -> None:
+    """The analysis phase encodes evaluation texts: the sweep's `resources.evaluate` and the cluster's
+    `presets.evaluate` both size it (the cluster preset used to be looked up as `presets.analysis`,
+    which no chart has, so a cluster ran it with the built-in defaults)."""
+    evaluate = {"cpu": "4", "memory": "32Gi", "gpu": 1, "shmSize": "8Gi"}
+    settings = settings_for({"presets": {"evaluate": evaluate}})
+    analysis = Phase(
+        kind="analysis", address="0123456789ab", label="domain-alignment", config=example_config("analysis")
+    )
+    assert resources_for(analysis, settings) == settings.presets["evaluate"]
+
+
 def test_names_and_label_values() -> None:
-    assert job_name("intermediate", "0123456789ab") == "xst-intermediate-0123456789ab"
-    assert service_name("target", "0123456789ab") == job_name("target", "0123456789ab")
-    assert controller_name("paper-grid") == "xst-controller-paper-grid"
-    long = controller_name("x" * 80)
-    assert len(long) <= 63 and long != controller_name("x" * 81)
+    sid = store_id(STORE)
+    assert len(sid) == 8 and sid == store_id(STORE + "/") == store_id("S3" + STORE[2:])
+    assert sid != store_id("s3://xstilts/other")
+    assert job_name("intermediate", "0123456789ab", STORE) == f"xst-intermediate-0123456789ab-{sid}"
+    assert job_name("intermediate", "0123456789ab", "s3://xstilts/other") != job_name(
+        "intermediate", "0123456789ab", STORE
+    )
+    assert service_name("target", "0123456789ab", STORE) == job_name("target", "0123456789ab", STORE)
+    assert controller_name("paper-grid", STORE) == f"xst-controller-paper-grid-{sid}"
+    long = controller_name("x" * 80, STORE)
+    assert len(long) <= 63 and long.endswith(f"-{sid}") and long != controller_name("x" * 81, STORE)
     assert dns_label("Mixed_Case") != dns_label("mixed-case") and dns_label("9lives")[0].isalpha()
     assert label_value("mnli+squad") == "mnli-squad"
     assert label_value("..-weird name-..") == "weird-name"

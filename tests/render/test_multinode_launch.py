@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import example_config
 from xstilts.plan.phase import Phase
 from xstilts.render.dump import to_dict
 from xstilts.render.job import render_phase
-from xstilts.render.settings import ClusterSettings, ResourcePreset
+from xstilts.render.names import store_id
+from xstilts.spec.cluster import ClusterSettings, ResourcePreset
 
 # torch.distributed's env:// init reads what the launcher's torchrun set (RANK, WORLD_SIZE, MASTER_*).
 PROBE = """
@@ -42,10 +44,11 @@ def test_two_pods_rendezvous_with_the_rendered_args(tmp_path: Path) -> None:
         kind="target",
         address="0123456789ab",
         label="xnli",
-        config={"training": {}},
+        config=example_config("target"),
         resources=ResourcePreset(gpu=0, nodes=2),
     )
     job = to_dict(render_phase(phase, "s", "s3://b/r", ClusterSettings())[0])
+    assert job["metadata"]["name"] == f"xst-target-0123456789ab-{store_id('s3://b/r')}"
     container = job["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     assert container["command"] == ["accelerate"] and env["ACCELERATE_USE_CPU"] == "1"
@@ -58,7 +61,7 @@ def test_two_pods_rendezvous_with_the_rendered_args(tmp_path: Path) -> None:
         pod_args = [a.replace("$(NODE_RANK)", index) for a in args]
         assert (
             pod_args[pod_args.index("--main_process_ip") + 1]
-            == "xst-target-0123456789ab-0.xst-target-0123456789ab"
+            == f"{job['metadata']['name']}-0.{job['metadata']['name']}"
         )
         pod_args[pod_args.index("--main_process_ip") + 1] = "127.0.0.1"
         pod_args[pod_args.index("--main_process_port") + 1] = port

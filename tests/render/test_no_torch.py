@@ -13,13 +13,13 @@ CODE = f"""
 import sys
 for name in {HEAVY!r}:
     sys.modules[name] = None  # `import torch` now raises ImportError
-import xstilts.render.job, xstilts.render.controller, xstilts.render.release, xstilts.render.deepspeed
+import xstilts.render.job, xstilts.render.controller, xstilts.render.deepspeed, xstilts.backends.release
 import xstilts.backends.kubernetes
 from xstilts.plan.expand import expand
 from xstilts.render.dump import to_yaml
 from xstilts.render.job import render_phase
 from xstilts.render.controller import render_controller
-from xstilts.render.settings import ClusterSettings
+from xstilts.spec.cluster import ClusterSettings
 from xstilts.spec.load import load_sweep
 sweep = load_sweep("jobs/tiny.yaml")
 settings = ClusterSettings()

@@ -17,8 +17,15 @@ tatoeba (de es ru)   (the baseline's seeds share one evaluate phase: one result)
   mnli+squad         -- missing --      -- missing --
 
 XTREME avg: baseline (75 + 70.75 + 50) / 3 = 65.25; mnli (80 + 69 + 61) / 3 = 70 (+4.75); mnli+squad has
-no tatoeba (blank). Best per target: pawsx mnli 80, panx mnli+squad 75.5, tatoeba mnli 61 -> 72.1667
-(+6.9167).
+no tatoeba (blank).
+
+Best per target is chosen on the English dev score of the target phases (DEV below), not on the numbers
+above: pawsx mnli+squad (dev 72 > 70, although mnli is better on test: 80 > 78), panx mnli+squad (dev 65 >
+60); tatoeba has no dev split, so it takes the setting with the best mean dev rank over pawsx and panx that
+has a tatoeba result: mnli (mnli+squad ranks first but has none). -> (78 + 75.5 + 61) / 3 = 71.5 (+6.25);
+choosing on the test split would have reported 72.1667.
+
+Seed intervals: n = 2, t(0.975, 1) = 12.706205, so mean ± 12.706205 * std / sqrt(2) (std sqrt(2): ± 12.7).
 """
 
 from __future__ import annotations
@@ -39,8 +46,10 @@ from xstilts.plan.phase import Phase
 from xstilts.report import build_report, collect_results
 from xstilts.report.build import ReportFiles
 from xstilts.report.collect import Results, parse_timestamp
+from xstilts.report.significance import Delta
 from xstilts.report.tables import (
     BEST_PER_TARGET,
+    NO_DEV_CRITERION,
     Grid,
     Stat,
     Table,
@@ -86,6 +95,9 @@ SCORES: dict[tuple[str, str, int], dict[str, float]] = {
 }
 METRICS = {"pawsx": "accuracy", "panx": "seqeval_f1", "tatoeba": "tatoeba_accuracy"}
 SECONDS = {"encoder": 60, "intermediate": 3600, "target": 1800, "evaluate": 360}
+# English dev score the target phases selected their models on: (setting, target) -> score.
+DEV = {(BASELINE, "pawsx"): 68.0, ("mnli", "pawsx"): 70.0, (MIX, "pawsx"): 72.0,
+       (BASELINE, "panx"): 55.0, ("mnli", "panx"): 60.0, (MIX, "panx"): 65.0}  # fmt: skip
 START = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 DISTANCES = {"en": 0.0, "es": 0.2, "de": 0.3, "ru": 0.5}
 
@@ -116,7 +128,7 @@ def commit_phase(store: Store, phase: Phase, root: Path, metrics: dict[str, Any]
     local = root / phase.address
     local.mkdir(parents=True)
     lineage = {
-        "phase": phase.name, "kind": phase.kind, "address": phase.address, "config": phase.config,
+        "phase": phase.name, "kind": phase.kind, "address": phase.address, "config": phase.config.dump(),
         "inputs": phase.inputs, "started_at": _iso(START),
         "finished_at": _iso(START + timedelta(seconds=SECONDS[phase.kind])),
     }  # fmt: skip
@@ -130,7 +142,9 @@ def commit_with_upstream(store: Store, plan: Plan, address: str, root: Path, met
     if (root / address).exists():
         return
     for parent in phase.inputs.values():
-        commit_with_upstream(store, plan, parent, root, {"steps": 10, "dev": None})
+        upstream = plan.phases[parent]
+        dev = DEV.get((upstream.settings[0], upstream.label)) if upstream.kind == "target" else None
+        commit_with_upstream(store, plan, parent, root, {"steps": 10, "dev": {"score": dev} if dev else None})
     commit_phase(store, phase, root, metrics)
 
 
@@ -177,8 +191,10 @@ def report(plan: Plan, store: Store, tmp_path_factory: pytest.TempPathFactory) -
 
 def approx_stat(stat: Any, mean: float, std: float | None, n: int) -> bool:
     assert isinstance(stat, Stat), stat
-    same_std = std is None and stat.std is None or (
-        std is not None and stat.std is not None and math.isclose(stat.std, std)
+    same_std = (
+        std is None
+        and stat.std is None
+        or (std is not None and stat.std is not None and math.isclose(stat.std, std))
     )
     return math.isclose(stat.mean, mean) and same_std and stat.n == n
 
@@ -277,12 +293,24 @@ def test_shared_evaluate_phase_counts_once(tables: Tables) -> None:
 
 def test_target_delta_tables(tables: Tables) -> None:
     pawsx = tables.target_deltas["pawsx"]
-    assert pawsx.row(setting="mnli") == ["tiny", "mnli", 4.0, 6.0, 5.0, 5.0, 5.5]
-    assert pawsx.row(setting=MIX) == ["tiny", MIX, 2.0, 3.0, 4.0, 3.0, 3.5]
+    # last column: the permutation p over seeds (needs 3 seeds); no prediction files: no intervals
+    assert pawsx.row(setting="mnli") == ["tiny", "mnli", 4.0, 6.0, 5.0, 5.0, 5.5, None]
+    assert pawsx.row(setting=MIX) == ["tiny", MIX, 2.0, 3.0, 4.0, 3.0, 3.5, None]
     panx = tables.target_deltas["panx"]
-    assert panx.row(setting="mnli") == ["tiny", "mnli", -1.0, -3.0, 0.0, -3.0, -1.75, pytest.approx(-2.0)]
+    assert panx.row(setting="mnli") == [
+        "tiny",
+        "mnli",
+        -1.0,
+        -3.0,
+        0.0,
+        -3.0,
+        -1.75,
+        pytest.approx(-2.0),
+        None,
+    ]
     tatoeba = tables.target_deltas["tatoeba"]
-    assert tatoeba.row(setting="mnli") == ["tiny", "mnli", 11.0, 11.0, 11.0, 11.0, 11.0]
+    assert tatoeba.row(setting="mnli") == ["tiny", "mnli", 11.0, 11.0, 11.0, 11.0, 11.0, None]
+    assert any("no intervals" in note for note in pawsx.notes)
     assert [row[1] for row in tatoeba.rows] == ["mnli"]
 
 
@@ -295,13 +323,15 @@ def test_summary_xtreme_average_and_best_per_target(tables: Tables) -> None:
     assert summary.row(setting="mnli") == ["tiny", "mnli", 80.0, 69.0, 61.0, 70.0, 4.75]
     assert summary.row(setting=MIX) == ["tiny", MIX, 78.0, 75.5, None, None, None]
     best = summary.row(setting=BEST_PER_TARGET)
-    assert best[:5] == ["tiny", BEST_PER_TARGET, 80.0, 75.5, 61.0]
-    assert best[5] == pytest.approx(216.5 / 3) and best[6] == pytest.approx(216.5 / 3 - 65.25)
+    assert best[:5] == ["tiny", BEST_PER_TARGET, 78.0, 75.5, 61.0]
+    assert best[5] == pytest.approx(71.5) and best[6] == pytest.approx(71.5 - 65.25)
     assert tables.best.rows == [
-        ["tiny", "pawsx", "mnli", 80.0, 75.0, 5.0],
-        ["tiny", "panx", MIX, 75.5, 70.75, 4.75],
-        ["tiny", "tatoeba", "mnli", 61.0, 50.0, 11.0],
+        ["tiny", "pawsx", MIX, "English dev", 72.0, 78.0, 75.0, 3.0],
+        ["tiny", "panx", MIX, "English dev", 65.0, 75.5, 70.75, 4.75],
+        ["tiny", "tatoeba", "mnli", NO_DEV_CRITERION, None, 61.0, 50.0, 11.0],
     ]
+    assert summary.columns[-2].header == "XTREME avg"
+    assert any("only 3 of its 9 tasks" in note for note in summary.notes)
     assert tables.summary_delta.rows == [
         ["tiny", "mnli", 5.0, -1.75, 11.0, 4.75],
         ["tiny", MIX, 3.0, 4.75, None, None],
@@ -356,10 +386,13 @@ def test_markdown_and_csv_writers() -> None:
         "| c | 2.0 | — | — | 0.00 |",
     ]
     assert to_csv(table).splitlines() == [
-        "name,v,v_std,d,t,h",
-        "a|b,1.25,0.5,0.04,3725.4,0.3333333333333333",
-        "c,2.0,,,,0.0",
+        "name,v,v_std,v_ci_low,v_ci_high,d,t,h",
+        "a|b,1.25,0.5,,,0.04,3725.4,0.3333333333333333",
+        "c,2.0,,,,,,0.0",
     ]
+    assert format_cell(Stat(1.25, 0.5, 2, 0.5, 2.0), "number") == "1.2 ± 0.5 [0.5, 2.0]"
+    assert format_cell(Delta(1.0, 0.2, 1.9, 0.01), "signed") == "+1.0* [+0.2, +1.9]"
+    assert format_cell(Delta(1.0, -0.2, 1.9, 0.2), "signed") == "+1.0 [-0.2, +1.9]"
     assert format_cell(-0.04, "signed") == "-0.0" and format_cell(3, "integer") == "3"
 
 
@@ -369,7 +402,7 @@ def test_report_files(report: ReportFiles) -> None:
     assert names == sorted([
         "report.md", "summary.csv", "summary_delta.csv", "best.csv", "pawsx.csv", "pawsx_delta.csv",
         "panx.csv", "panx_delta.csv", "tatoeba.csv", "tatoeba_delta.csv", "languages.csv", "cost.csv",
-        "results.csv",
+        "results.csv", "distance_correlation.csv",
         "heatmap.png", "pawsx_languages.png", "panx_languages.png", "tatoeba_languages.png",
     ])  # fmt: skip
     assert sorted(p.name for p in out.iterdir()) == names
@@ -382,12 +415,15 @@ def test_report_csv_contents(report: ReportFiles) -> None:
     summary = read_csv(report.csv["summary"])
     assert [r["setting"] for r in summary] == [BASELINE, "mnli", MIX, BEST_PER_TARGET]
     best = summary[3]
-    assert float(best["xtreme_avg"]) == 216.5 / 3 and float(best["delta_xtreme_avg"]) == 216.5 / 3 - 65.25
+    assert float(best["xtreme_avg"]) == pytest.approx(71.5) and float(best["delta_xtreme_avg"]) == 6.25
     assert best["tatoeba"] == "61.0" and summary[2]["xtreme_avg"] == ""
     pawsx = read_csv(report.csv["pawsx"])
-    assert list(pawsx[0]) == ["encoder", "setting", "seeds", "en", "en_std", "de", "de_std", "es", "es_std",
-                              "avg", "avg_std", "zero_shot_avg", "zero_shot_avg_std"]  # fmt: skip
+    expected = ["encoder", "setting", "seeds"]
+    for key in ("en", "de", "es", "avg", "zero_shot_avg"):
+        expected += [key, f"{key}_std", f"{key}_ci_low", f"{key}_ci_high"]
+    assert list(pawsx[0]) == expected
     assert float(pawsx[0]["avg"]) == 75.0 and float(pawsx[0]["avg_std"]) == math.sqrt(2)
+    assert float(pawsx[0]["avg_ci_low"]) == pytest.approx(75 - 12.706205)
     assert pawsx[2]["avg_std"] == ""
     delta = read_csv(report.csv["panx_delta"])
     assert [(r["setting"], float(r["avg"])) for r in delta] == [("mnli", -1.75), (MIX, 4.75)]
@@ -402,12 +438,16 @@ def test_report_markdown(report: ReportFiles) -> None:
     lines = text.splitlines()
     assert lines[0] == "# X-STILTs report: t"
     assert "15 of 18 cells done (encoder x setting x target x seed)." in lines
-    assert "| tiny | baseline | 2 | 81.0 ± 1.4 | 71.0 ± 1.4 | 73.0 ± 1.4 | 75.0 ± 1.4 | 72.0 ± 1.4 |" in lines
-    assert "| tiny | mnli | +4.0 | +6.0 | +5.0 | +5.0 | +5.5 |" in lines
+    assert (
+        "| tiny | baseline | 2 | 81.0 ± 1.4 [68.3, 93.7] | 71.0 ± 1.4 [58.3, 83.7] | 73.0 ± 1.4 [60.3, 85.7] "
+        "| 75.0 ± 1.4 [62.3, 87.7] | 72.0 ± 1.4 [59.3, 84.7] |"
+    ) in lines
+    assert "| tiny | mnli | +4.0 | +6.0 | +5.0 | +5.0 | +5.5 | — |" in lines
     assert "| tiny | baseline | 75.0 | 70.8 | 50.0 | 65.2 | — |" in lines
-    assert "| tiny | best per target | 80.0 | 75.5 | 61.0 | 72.2 | +6.9 |" in lines
+    assert "| tiny | best per target | 78.0 | 75.5 | 61.0 | 71.5 | +6.2 |" in lines
     assert "| tiny | mnli+squad | 78.0 | 75.5 | — | — | — |" in lines
-    assert "| tiny | panx | mnli+squad | 75.5 | 70.8 | +4.8 |" in lines
+    assert "| tiny | panx | mnli+squad | English dev | 65.0 | 75.5 | 70.8 | +4.8 |" in lines
+    assert "## Protocol" in lines and any(line.startswith("- Benchmark: XTREME;") for line in lines)
     missing = [line for line in lines if line.startswith("| tiny | mnli+squad | tatoeba |")]
     assert len(missing) == 2 and all("pending" in line for line in missing)
     assert "![setting x target deltas vs baseline](heatmap.png)" in lines
@@ -470,9 +510,11 @@ def test_two_encoders_without_baseline(tmp_path: Path) -> None:
         commit_with_upstream(store, plan, run.evaluate, tmp_path / "staging", metrics)
     files = build_report(plan, store, tmp_path / "out")
     tables = build_tables(files.results)  # type: ignore[arg-type]
+    # only the mnli target phases have a dev score (DEV): the best setting is mnli for both encoders,
+    # although sst2 is better on a's evaluation split
     assert tables.summary.rows == [
         ["a", "mnli", 70.0, 70.0, None], ["a", "sst2", 72.0, 72.0, None],
-        ["a", BEST_PER_TARGET, 72.0, 72.0, None],
+        ["a", BEST_PER_TARGET, 70.0, 70.0, None],
         ["b", "mnli", 66.0, 66.0, None], ["b", "sst2", 64.0, 64.0, None],
         ["b", BEST_PER_TARGET, 66.0, 66.0, None],
     ]  # fmt: skip
@@ -493,3 +535,22 @@ def test_importing_report_stays_light() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_bucc_mined_over_gold_pairs_only_is_labelled_everywhere() -> None:
+    from xstilts.report.collect import RunResult
+
+    def run(setting: str, score: float) -> RunResult:
+        fields = {"f1": score, "score": score}
+        return RunResult(encoder="x", setting=setting, target="bucc", seed=1, evaluate=f"e-{setting}",
+                         metric="bucc_f1_gold_only", languages={"de": fields, "fr": fields}, average=score,
+                         average_zero_shot=score)  # fmt: skip
+
+    results = Results(sweep="g", description="", store="mem", benchmark="xtreme", encoders=["x"],
+                      settings=[BASELINE, "mnli"], targets=["bucc"], cells=2,
+                      runs=[run(BASELINE, 90.0), run("mnli", 95.0)])  # fmt: skip
+    tables = build_tables(results, distance=DISTANCES.__getitem__)
+    assert tables.summary.columns[2].header == "bucc (bucc_f1_gold_only)"
+    assert tables.summary_delta.columns[2].header == "bucc (bucc_f1_gold_only)"
+    assert tables.targets["bucc"].title == "bucc (bucc_f1_gold_only)"
+    assert any("not the XTREME score" in note for note in tables.summary.notes)

@@ -101,3 +101,21 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return root
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3ServerInfo]:
+    """moto's S3 server on loopback (in memory), shared by the session: it honours conditional writes."""
+    with s3_server(tmp_path_factory.mktemp("moto-data"), server="moto") as info:
+        yield info
+
+
+@pytest.fixture(params=["local", "rclone", "moto"])
+def lease_store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """A fresh store on each kind of backend the lease must work on."""
+    if request.param == "local":
+        return LocalStore(tmp_path / "store-root")
+    info: S3ServerInfo = request.getfixturevalue("s3" if request.param == "rclone" else "moto")
+    isolate_aws_env(monkeypatch, tmp_path)
+    point_env_at(info, monkeypatch)
+    return S3Store.from_uri(f"s3://{info.create_bucket()}/root")

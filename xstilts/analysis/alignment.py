@@ -89,6 +89,23 @@ def embedding_cosine(emb_a: np.ndarray, emb_b: np.ndarray) -> float:
     return float(mean_a @ mean_b / norms)
 
 
+def linear_cka(emb_a: np.ndarray, emb_b: np.ndarray) -> float:
+    """Linear centred kernel alignment (Kornblith et al. 2019) of two ``[N, D]`` and ``[N, D']`` sets
+    whose rows are paired (the same examples in two languages): ``||B^T A||_F^2 / (||A^T A||_F
+    ||B^T B||_F)`` on column-centred A and B; 1 for representations equal up to rotation and scale."""
+    a, b = np.asarray(emb_a, dtype=float), np.asarray(emb_b, dtype=float)
+    if a.ndim != 2 or b.ndim != 2 or len(a) != len(b) or len(a) < 2:
+        raise ValueError(
+            f"expected two [N, D] arrays with the same N >= 2 (paired rows), got {a.shape}, {b.shape}"
+        )
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+    cross = np.linalg.norm(b.T @ a) ** 2
+    norms = np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)
+    if norms == 0:
+        raise ValueError("a constant representation; CKA is undefined")
+    return float(cross / norms)
+
+
 # --------------------------------------------------------------------------- correlation
 
 
@@ -135,6 +152,36 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return pearson(rankdata(a), rankdata(b))
 
 
+def _residuals(values: np.ndarray, control: np.ndarray) -> np.ndarray:
+    design = np.column_stack([np.ones(len(control)), control])
+    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
+    return values - design @ coefficients
+
+
+def partial_correlation(
+    x: Sequence[float], y: Sequence[float], control: Sequence[float], rank: bool = True
+) -> float:
+    """The correlation of x and y with `control` held fixed: Pearson's r of the residuals of x and of y
+    after a least-squares line on `control`; with `rank` (the default) on the average ranks of all three
+    (partial Spearman). NaN when a residual is constant (e.g. x determined by the control)."""
+    a, b = _paired(x, y)
+    c, _ = _paired(control, y)
+    if rank:
+        a, b, c = rankdata(a), rankdata(b), rankdata(c)
+    ra, rb = _residuals(a, c), _residuals(b, c)
+    if np.allclose(ra, 0) or np.allclose(rb, 0):
+        return float("nan")
+    return pearson(ra, rb)
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-b (tie-corrected, scipy's default); NaN for constant input."""
+    from xstilts.evaluate.statistics import kendall_tau as tau
+
+    a, b = _paired(x, y)
+    return tau(a, b)
+
+
 # --------------------------------------------------------------------------- reports
 
 
@@ -154,6 +201,41 @@ def alignment_measures(
     if emb_a is not None and emb_b is not None:
         measures["embedding_cosine"] = embedding_cosine(emb_a, emb_b)
     return measures
+
+
+def partial_report(
+    pairs: Sequence[Mapping[str, Any]],
+    measures: Sequence[str],
+    *,
+    control: str = "train_size",
+    gain_key: str = "gain",
+    replicates: int = 1000,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Partial Spearman correlation of each measure with the gain, controlling for `control` (the
+    intermediate data size, on a log scale before ranking, which ranks leave unchanged), with a 95%
+    percentile bootstrap interval over the pairs. Rows ``{"measure", "n", "partial", "low", "high"}``;
+    NaN with fewer than four usable pairs."""
+    rows = []
+    for offset, name in enumerate(measures):
+        usable = [p for p in pairs if all(_is_finite(p.get(k)) for k in (name, gain_key, control))]
+        x = np.array([float(p[name]) for p in usable])
+        y = np.array([float(p[gain_key]) for p in usable])
+        c = np.array([float(p[control]) for p in usable])
+        value = low = high = float("nan")
+        if len(usable) >= 4:
+            value = partial_correlation(x, y, c)
+            rng = np.random.default_rng(seed + offset)
+            draws = []
+            for _ in range(replicates):
+                pick = rng.integers(0, len(usable), len(usable))
+                found = partial_correlation(x[pick], y[pick], c[pick]) if len(set(pick)) > 3 else float("nan")
+                if math.isfinite(found):
+                    draws.append(found)
+            if draws:
+                low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
+        rows.append({"measure": name, "n": len(usable), "partial": value, "low": low, "high": high})
+    return rows
 
 
 def _is_number(value: Any) -> bool:
@@ -184,9 +266,14 @@ def alignment_report(
     there is one row per group and measure as well as the overall one (group ``"*"``), since gains on
     different targets are on different scales.
 
-    Returns rows ``{"measure", "group", "n", "spearman", "pearson"}``; a pair missing the measure or the
-    gain is skipped, and a group with fewer than two usable pairs gets NaN correlations.
+    Returns rows ``{"measure", "group", "n", "spearman", "pearson", "kendall", "spearman_p",
+    "kendall_p", "spearman_low", "spearman_high", "kendall_low", "kendall_high"}`` (tau-b; two-sided
+    permutation p-values; 95% bootstrap intervals over the pairs, seeded by measure and group); a pair
+    missing the measure or the gain is skipped, a group with fewer than two usable pairs gets NaN
+    correlations, and fewer than three NaN p-values and intervals.
     """
+    from xstilts.evaluate.statistics import correlation_test, stable_seed
+
     names = list(measures) if measures is not None else _measure_names(pairs, gain_key, group_by)
     groups: dict[str, list[Mapping[str, Any]]] = {"*": list(pairs)}
     if group_by is not None:
@@ -199,6 +286,7 @@ def alignment_report(
             x = [float(p[name]) for p in usable]
             y = [float(p[gain_key]) for p in usable]
             enough = len(usable) >= 2
+            test = correlation_test(x, y, seed=stable_seed(name, group))
             rows.append(
                 {
                     "measure": name,
@@ -206,6 +294,13 @@ def alignment_report(
                     "n": len(usable),
                     "spearman": spearman(x, y) if enough else float("nan"),
                     "pearson": pearson(x, y) if enough else float("nan"),
+                    "kendall": kendall_tau(x, y) if enough else float("nan"),
+                    "spearman_p": test.spearman_p,
+                    "spearman_low": test.spearman_low,
+                    "spearman_high": test.spearman_high,
+                    "kendall_p": test.kendall_p,
+                    "kendall_low": test.kendall_low,
+                    "kendall_high": test.kendall_high,
                 }
             )
     return rows

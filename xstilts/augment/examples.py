@@ -11,9 +11,12 @@ Which text a perturbation touches:
 | retrieval (bitext) | `source`, the non-English side |
 | retrieval (ranking) | the `text` of queries; candidates stay clean |
 
-`augment_examples` appends perturbed copies of English training examples (intermediate training);
-`perturb_for_evaluation` perturbs a language's evaluation examples (robustness evaluation). Both are
-deterministic: the output depends only on the examples, the perturbation spec and its seed.
+`augment_examples` appends perturbed copies of English training examples (intermediate training, mode
+`copies`: the same copies every epoch); `resampled_view` draws version `view` of the training set for a
+spec in mode `resample` (CoSDA-ML: the switched words are drawn anew every time an example is drawn:
+one version per pass over the data); `perturb_for_evaluation` perturbs a language's evaluation examples
+(robustness evaluation). All are deterministic: the output depends only on the examples, the
+perturbation spec and its seed (and the view).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from xstilts.augment.dictionaries import english_keyed, into_english
-from xstilts.augment.text import TOKEN_PRESERVING, apply_to_example
+from xstilts.augment.text import TOKEN_PRESERVING, apply_to_example, dictionary_languages, example_seed
 from xstilts.errors import ConfigError
 from xstilts.tasks import Format, TaskDef
 
@@ -42,6 +45,8 @@ _TEXT_FIELDS: dict[Format, tuple[str, ...]] = {
 
 def label(spec: SpecLike) -> str:
     """`char_noise-0.05`: the name predictions files and metrics use (PerturbationSpec.label)."""
+    if spec["name"] == "code_mixed_adversarial":
+        return f"{spec['name']}-b{int(spec.get('budget', 3))}"
     return f"{spec['name']}-{float(spec.get('rate', 0.1)):g}"
 
 
@@ -79,28 +84,68 @@ def _params(spec: SpecLike, dictionary: Any = None) -> dict[str, Any]:
     return params
 
 
+def augmentation_mode(spec: SpecLike) -> str:
+    """`resample` (code-switching's default, CoSDA-ML) or `copies` (the other perturbations')."""
+    mode = spec.get("mode")
+    if mode:
+        return str(mode)
+    return "resample" if spec["name"] in ("code_switch", "code_mixed") else "copies"
+
+
 def augmentation_params(spec: SpecLike, data: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments of the perturbation for English training text. `code_mixed` on English text
-    switches English words into other languages, like `code_switch` (English-keyed dictionary)."""
-    if spec["name"] not in ("code_switch", "code_mixed"):
-        return _params(spec)
-    params = _params(spec, english_keyed(spec["dictionary"], data, spec.get("languages")))
-    if spec.get("languages"):
-        params["languages"] = list(spec["languages"])
+    switches English words into other languages, like `code_switch` (English-keyed dictionary). In
+    `resample` mode code-switching follows CoSDA-ML: the language is drawn before the word lookup, and
+    `sentence_rate` of the texts are switched."""
+    params = _params(spec)
+    if spec["name"] in ("code_switch", "code_mixed"):
+        dictionary = english_keyed(spec["dictionary"], data, spec.get("languages"))
+        params = _params(spec, dictionary)
+        if spec.get("languages"):
+            params["languages"] = list(spec["languages"])
+        if augmentation_mode(spec) == "resample":
+            params["language_first"] = True
+            params.setdefault("languages", dictionary_languages(dictionary))
+    if float(spec.get("sentence_rate", 1.0)) < 1.0:
+        params["sentence_rate"] = float(spec["sentence_rate"])
     return params
+
+
+def _checked(task: TaskDef, spec: SpecLike) -> str:
+    if task.format is Format.TAGGING:
+        _check_tagging(task, spec)
+    return "code_switch" if spec["name"] == "code_mixed" else spec["name"]
+
+
+def resampled_view(
+    task: TaskDef, examples: Sequence[Example], specs: Sequence[SpecLike], data: dict[str, Any], view: int
+) -> list[Example]:
+    """Version `view` of the training examples: each `resample`-mode spec applied in order, with a seed
+    drawn from the spec's seed and the view, so every pass over the data switches other words and the
+    same seed gives the same versions."""
+    out = list(examples)
+    for spec in specs:
+        if augmentation_mode(spec) != "resample":
+            continue
+        name = _checked(task, spec)
+        params = augmentation_params(spec, data)
+        seed = example_seed(int(spec.get("seed", 0)), f"view-{view}", "resample")
+        out = [perturb_example(task, e, name, seed, params) for e in out]
+    return out
 
 
 def augment_examples(
     task: TaskDef, examples: Sequence[Example], specs: Sequence[SpecLike], data: dict[str, Any]
 ) -> list[Example]:
-    """The examples followed by `copies` perturbed copies of each, for each spec in order (copy k of a
-    spec with seed s is drawn with seed `s * 16 + k`)."""
+    """The examples followed by `copies` perturbed copies of each, for each `copies`-mode spec in order
+    (copy k of a spec with seed s is drawn with seed `s * 16 + k`); `resample`-mode specs are left to
+    `resampled_view`."""
     out = list(examples)
     for spec in specs:
-        if task.format is Format.TAGGING:
-            _check_tagging(task, spec)
+        if augmentation_mode(spec) != "copies":
+            continue
+        name = _checked(task, spec)
         params = augmentation_params(spec, data)
-        name = "code_switch" if spec["name"] == "code_mixed" else spec["name"]
         for copy in range(int(spec.get("copies", 1))):
             seed = int(spec.get("seed", 0)) * COPY_SEED_STRIDE + copy
             out.extend(perturb_example(task, e, name, seed, params) for e in examples)

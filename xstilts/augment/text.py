@@ -340,13 +340,44 @@ def _switch_word(
         for lang, translations in entry.items()
         if languages is None or lang in languages
         for t in translations
-        if t and not (single_word and any(c.isspace() for c in t))
+        if _usable(t, single_word)
     ]
     if not options or rng.random() >= rate:
         return word
     chosen_lang = rng.choice(sorted({lang for lang, _ in options}))
     translation = rng.choice([t for lang, t in options if lang == chosen_lang])
     return prefix + match_case(translation, core) + suffix
+
+
+def _usable(translation: str, single_word: bool) -> bool:
+    return bool(translation) and not (single_word and any(c.isspace() for c in translation))
+
+
+def _switch_word_language_first(
+    word: str,
+    rng: random.Random,
+    dictionary: Dictionary,
+    rate: float,
+    languages: Sequence[str],
+    single_word: bool,
+) -> str:
+    """CoSDA-ML's order: the word is selected with probability ``rate``, then a language is drawn
+    uniformly from ``languages``, then the word is looked up in that language's dictionary; a word the
+    language has no translation for stays as it is."""
+    if rng.random() >= rate:
+        return word
+    lang = rng.choice(languages)
+    prefix, core, suffix = split_affixes(word)
+    entry = _lookup(dictionary, core) if core else None
+    translations = [t for t in (entry or {}).get(lang, ()) if _usable(t, single_word)]
+    if not translations:
+        return word
+    return prefix + match_case(rng.choice(translations), core) + suffix
+
+
+def dictionary_languages(dictionary: Dictionary) -> list[str]:
+    """Every language a dictionary translates into, sorted."""
+    return sorted({lang for entry in dictionary.values() for lang in entry})
 
 
 def code_switch(
@@ -357,17 +388,35 @@ def code_switch(
     rate: float = 0.3,
     languages: Sequence[str] | None = None,
     single_word: bool = False,
+    language_first: bool = False,
+    sentence_rate: float = 1.0,
 ) -> str:
     """Dictionary code-switching: each word found in ``dictionary`` is, with probability ``rate``,
     replaced by a translation into one of ``languages`` (all the entry's languages by default; the
     language is drawn first, then the translation, so languages with long lists are not favoured).
+
+    ``language_first`` (CoSDA-ML, Qin et al. 2020): every word is selected with probability ``rate`` and
+    given a language drawn from ``languages`` (default: all of the dictionary's) before the lookup, so a
+    word missing from that language's dictionary stays English. ``sentence_rate``: the probability that
+    the text is switched at all (CoSDA-ML's sentence-level ratio).
 
     Leading/trailing punctuation and the capitalisation pattern of the word are kept; whitespace is
     untouched. A phrase translation (``single_word=False``) can change the word count.
     A path (str or PathLike) is loaded with ``load_dictionary`` and cached by path and mtime.
     """
     _check_rate(rate)
+    _check_rate(sentence_rate)
     lookup = _resolve_dictionary(dictionary)
+    if sentence_rate < 1.0 and rng.random() >= sentence_rate:
+        return text
+    if language_first:
+        pool = list(languages) if languages else dictionary_languages(lookup)
+        if not pool:
+            return text
+        return "".join(
+            chunk if is_space else _switch_word_language_first(chunk, rng, lookup, rate, pool, single_word)
+            for is_space, chunk in split_whitespace(text)
+        )
     return "".join(
         chunk if is_space else _switch_word(chunk, rng, lookup, rate, languages, single_word)
         for is_space, chunk in split_whitespace(text)
@@ -478,6 +527,9 @@ def perturb_tokens(
     if name in ("code_switch", "code_mixed"):
         params = {**params, "single_word": True}
     rng = example_rng(seed, "\x1f".join(tokens), name, "tokens")
+    sentence_rate = float(params.pop("sentence_rate", 1.0))  # one decision for the whole sentence
+    if sentence_rate < 1.0 and rng.random() >= sentence_rate:
+        return list(tokens), list(tags)
     return [fn(token, rng, **params) for token in tokens], list(tags)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -53,8 +53,26 @@ class Backend(ABC):
         """The phase's live log lines, or None when no pod/process holds them any more."""
 
     @abstractmethod
-    def cancel(self, sweep: str) -> int:
-        """Stop and delete the sweep's running Jobs; returns how many were deleted."""
+    def cancel(
+        self, sweep: str, addresses: Collection[str] = (), keep: Callable[[], Collection[str]] = tuple
+    ) -> int:
+        """Stop and delete the sweep's running Jobs; returns how many were stopped.
+
+        `addresses` are the sweep's phases, for a backend that finds running phases by address (the
+        local one: processes an earlier controller started); `keep()` the phases committed to the
+        store, never stopped, asked only by a backend that needs it (so a cancel that does not reads
+        no store)."""
+
+    # Whether the reconcile loop, told to retry failures, retries each failed phase itself (`forget`,
+    # then submit, once its inputs are done). A backend that clears them all up front in `retry_failed`
+    # says False.
+    retries_in_loop: bool = True
+
+    def retry_failed(self, sweep: str, done: Callable[[str], bool]) -> int:
+        """Before a submit that retries failures: make the sweep's failed phases submittable again.
+        `done(address)` says whether the store has the phase complete. Returns how many failed Jobs it
+        deleted here (by default none: the reconcile loop retries each one, see `retries_in_loop`)."""
+        return 0
 
     def forget(self, address: str) -> None:  # noqa: B027 - optional hook
         """Drop a failed Job so that its phase can be submitted again."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import select
 import signal
 import subprocess
@@ -51,6 +52,11 @@ def enabled() -> bool:
     return os.environ.get("XSTILTS_LOCAL_FORK", "1") != "0"
 
 
+# Importing the training stack takes seconds alone and minutes on a loaded machine; past this the backend
+# falls back to plain subprocesses.
+START_TIMEOUT_S = 300
+
+
 class ForkedProcess:
     """The Popen-like view of a forked phase: pid, poll(), wait()."""
 
@@ -59,8 +65,19 @@ class ForkedProcess:
         self.pid = pid
 
     def poll(self) -> int | None:
+        if self.server.alive():
+            self.server.collect()
+            return self.server.exit_codes.get(self.pid)
         self.server.collect()
-        return self.server.exit_codes.get(self.pid)
+        if self.pid in self.server.exit_codes:
+            return self.server.exit_codes[self.pid]
+        try:  # the server is gone (nobody reports the exit code): is the process still there?
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return self.server.exit_codes.setdefault(self.pid, -signal.SIGKILL)
+        except PermissionError:
+            pass
+        return None
 
     def wait(self, timeout: float | None = None) -> int:
         end = None if timeout is None else time.monotonic() + timeout
@@ -79,10 +96,17 @@ class ForkServer:
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
+            # Its own session: a Ctrl-C at the terminal reaches the controller only, which then stops the
+            # phases in order and closes the server (no KeyboardInterrupt traceback from it).
+            start_new_session=True,
         )
         self.exit_codes: dict[int, int] = {}
         self._buffer = ""
-        ready = self._read_message(timeout=120)
+        try:
+            ready = self._read_message(timeout=START_TIMEOUT_S)
+        except BaseException:  # a Ctrl-C while the server imports: it must not outlive the controller
+            self.close()
+            raise
         if ready is None or ready.get("ready") is not True:
             self.close()
             raise RuntimeError("the fork server did not start")
@@ -104,9 +128,15 @@ class ForkServer:
 
     def collect(self) -> None:
         """Read every pending exit report."""
-        while (message := self._read_message(timeout=0)) is not None:
+        while (message := self._safe_read()) is not None:
             if "exited" in message:
                 self.exit_codes[message["exited"]] = message["code"]
+
+    def _safe_read(self) -> dict[str, Any] | None:
+        try:
+            return self._read_message(timeout=0)
+        except (OSError, ValueError):  # the channel closed with the server
+            return None
 
     def spawn(self, argv: list[str], env: dict[str, str], log_path: Path, cwd: str) -> ForkedProcess:
         assert self.proc.stdin is not None
@@ -148,6 +178,7 @@ def _child(request: dict[str, Any]) -> None:
             os.close(_channel_fd)
         os.setsid()  # its own process group, as a pod: killpg reaches it and its children
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -161,11 +192,10 @@ def _child(request: dict[str, Any]) -> None:
             import torch
 
             torch.set_num_threads(int(threads))
-        from xstilts.cli.main import main
-
         sys.argv = request["argv"]
         try:
-            main()
+            # `python -m xstilts` by module name: the backends layer never imports the CLI above it
+            runpy.run_module("xstilts", run_name="__main__")
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -184,6 +214,7 @@ def serve() -> None:
     # fd 1 at stderr, so whatever the preloaded libraries print (DeepSpeed logs to stdout on import) cannot
     # corrupt the channel.
     global _channel_fd
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the controller decides what a Ctrl-C stops
     out = os.fdopen(os.dup(1), "w", buffering=1)
     _channel_fd = out.fileno()
     os.dup2(2, 1)
@@ -221,5 +252,14 @@ def serve() -> None:
                 out.flush()
 
 
+def main() -> None:
+    try:
+        serve()
+    except BrokenPipeError:
+        # The backend that reads the channel is gone (its controller was killed): phases already started
+        # carry on in their own sessions, and nobody is left to tell anything to.
+        os._exit(0)
+
+
 if __name__ == "__main__":
-    serve()
+    main()

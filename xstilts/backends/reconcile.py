@@ -1,10 +1,17 @@
 """The reconcile loop, the same for both backends. Stateless: the truth is the store (`_COMPLETE`
-markers) and the backend's Jobs, so a restarted controller continues and a resubmitted sweep
-duplicates nothing. One pass: for each phase (in DAG order) that is neither done nor submitted and
-whose inputs are done, create its Job; a failed phase blocks its dependants, with the reason."""
+markers, phase leases) and the backend's Jobs, so a restarted controller continues and a resubmitted
+sweep duplicates nothing. One pass: for each phase (in DAG order) that is neither done nor submitted and
+whose inputs are done, create its Job, unless another runner (another controller, a cluster, a stale
+pod) holds the phase's lease: then it counts as running elsewhere. A failed phase blocks its
+dependants, with the reason.
+
+The store is read in bulk: one existence check for all undecided markers per pass (one listing on
+S3), and leases only for phases about to be submitted. `stop()` (the controller's SIGTERM) ends the
+loop after the current pass without submitting anything more; running phases are left to finish."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -14,9 +21,10 @@ from xstilts.backends.base import Backend, JobState
 from xstilts.plan.expand import Plan
 from xstilts.plan.phase import Phase, spec_key
 from xstilts.render.job import render_phase
-from xstilts.render.settings import ClusterSettings
+from xstilts.spec.cluster import ClusterSettings
 from xstilts.store import Store
-from xstilts.store.complete import is_complete
+from xstilts.store.complete import complete_prefixes
+from xstilts.store.lease import lease_key, live_holder
 
 DONE, RUNNING, PENDING, FAILED, BLOCKED, WAITING = (
     "done",
@@ -26,7 +34,8 @@ DONE, RUNNING, PENDING, FAILED, BLOCKED, WAITING = (
     "blocked",
     "waiting",
 )
-TERMINAL = {DONE, FAILED, BLOCKED}
+STOPPED = "stopped"  # a successive-halving search (xstilts.plan.search) stopped the phase's setting
+TERMINAL = {DONE, FAILED, BLOCKED, STOPPED}
 
 
 @dataclass
@@ -54,11 +63,14 @@ class PhaseStatus:
 
 
 def write_specs(plan: Plan, store: Store) -> int:
-    """Write each phase's spec to the store (read by `xstilts phase run`); existing specs are kept."""
+    """Write each phase's spec to the store (read by `xstilts phase run`); existing specs are kept (a
+    phase verifies its spec against its address when it reads it)."""
+    phases = plan.ordered()
+    present = store.existing(spec_key(p.address) for p in phases)
     written = 0
-    for phase in plan.ordered():
+    for phase in phases:
         key = spec_key(phase.address)
-        if not store.exists(key):
+        if key not in present:
             store.put_text(key, phase.model_dump_json(indent=1))
             written += 1
     return written
@@ -81,17 +93,59 @@ class Reconciler:
         self.settings = settings
         self.sweep = plan.sweep.name
         self._done: set[str] = set()  # completion never reverts: check the store once per phase
-        self.retry_failed = retry_failed  # resubmit phases that failed before this controller started
+        # Resubmit phases that failed before this controller started (where the backend leaves that to
+        # this loop: `Backend.retries_in_loop`).
+        self.retry_failed = retry_failed and backend.retries_in_loop
         self._retried: set[str] = set()
+        self._submitted: set[str] = set()  # failures of these happened in this run: not retried here
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Submit nothing more; `run` returns after the pass in progress (safe from a signal handler)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def refresh_done(self) -> None:
+        """Check every phase not yet known to be done, together (completion never reverts)."""
+        undecided = [p for p in self.plan.ordered() if p.address not in self._done]
+        if undecided:
+            complete = complete_prefixes(self.store, [p.prefix for p in undecided])
+            self._done.update(p.address for p in undecided if p.prefix in complete)
 
     def done(self, phase: Phase) -> bool:
-        if phase.address not in self._done and is_complete(self.store, phase.prefix):
-            self._done.add(phase.address)
         return phase.address in self._done
 
+    def _held_elsewhere(self, phases: list[Phase]) -> dict[str, str]:
+        """Phases among `phases` whose lease another runner holds now: address -> who."""
+        if not phases:
+            return {}
+        keys = {lease_key(p.address): p.address for p in phases}
+        held = {}
+        for key in self.store.existing(keys):
+            holder = live_holder(self.store, keys[key])
+            if holder is not None:
+                held[keys[key]] = f"running elsewhere: {holder.describe()}"
+        return held
+
     def status(self, submit: bool) -> list[PhaseStatus]:
-        """One pass. With `submit`, create the Jobs whose inputs are done."""
+        """One pass. With `submit`, create the Jobs whose inputs are done (not once stopping)."""
+        submit = submit and not self.stopping
         observed = self.backend.observe(self.sweep)
+        self.refresh_done()
+        # Successive halving: phases held for a rung's decision or stopped, decided from the store.
+        held = self.plan.search.gate(self.plan, self.store, self._done).held if self.plan.search else {}
+        ready = [
+            p
+            for p in self.plan.ordered()
+            if p.address not in self._done
+            and p.address not in held
+            and p.address not in observed
+            and all(a in self._done for a in p.inputs.values())
+        ]
+        elsewhere = self._held_elsewhere(ready)
         states: dict[str, PhaseStatus] = {}
         for phase in self.plan.ordered():
             status = PhaseStatus(phase.address, phase.name, phase.kind, phase.label, WAITING)
@@ -106,6 +160,8 @@ class Reconciler:
             inputs = [states[a] for a in phase.inputs.values()]
             if self.done(phase):
                 status.state = DONE
+            elif phase.address in held and obs is None:
+                status.state, status.reason = held[phase.address]
             elif any(s.state in (FAILED, BLOCKED) for s in inputs):
                 bad = next(s for s in inputs if s.state in (FAILED, BLOCKED))
                 status.state, status.reason = BLOCKED, f"upstream {bad.name} {bad.state}"
@@ -115,6 +171,7 @@ class Reconciler:
                 and obs is not None
                 and obs.state is JobState.FAILED
                 and phase.address not in self._retried
+                and phase.address not in self._submitted
                 and all(s.state == DONE for s in inputs)
             ):
                 self._retried.add(phase.address)
@@ -132,10 +189,13 @@ class Reconciler:
             elif obs is not None:
                 status.state = RUNNING if obs.state is JobState.RUNNING else PENDING
                 status.reason = obs.message
+            elif phase.address in elsewhere:
+                status.state, status.reason = RUNNING, elsewhere[phase.address]
             elif all(s.state == DONE for s in inputs):
                 if submit:
                     objects = render_phase(phase, self.sweep, self.store_uri, self.settings)
                     created = self.backend.submit(phase, objects)
+                    self._submitted.add(phase.address)
                     status.state = PENDING
                     status.reason = None if created else "already submitted"
                 else:
@@ -151,12 +211,15 @@ class Reconciler:
         poll_interval: float = 2.0,
         on_pass: Callable[[list[PhaseStatus]], None] | None = None,
     ) -> list[PhaseStatus]:
-        """Reconcile until every phase is done, failed or blocked (one pass with `detach`)."""
+        """Reconcile until every phase is done, failed or blocked (one pass with `detach`), or until
+        `stop()`: then after the pass in progress, leaving running phases to finish on their own."""
         write_specs(self.plan, self.store)
         while True:
             statuses = self.status(submit=True)
             if on_pass:
                 on_pass(statuses)
-            if detach or all(s.state in TERMINAL for s in statuses):
+            if detach or self.stopping or all(s.state in TERMINAL for s in statuses):
                 return statuses
             self.backend.poll(poll_interval)
+            if self.stopping:
+                return statuses

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from xstilts.cli.output import handle_errors, say
+from xstilts.spec.models import TinyModelSpec
 
 model_app = typer.Typer(help="Models.", no_args_is_help=True)
 data_app = typer.Typer(help="Datasets.", no_args_is_help=True)
@@ -24,7 +25,6 @@ def tiny_cmd(
     """Build the offline tiny XLM-R-shaped encoder (random init) and its fixture-trained tokenizer."""
     from xstilts.data.fixtures import corpus_lines
     from xstilts.modeling.tiny import build_tiny_encoder
-    from xstilts.spec.models import TinyModelSpec
 
     spec = TinyModelSpec(hidden_size=hidden_size, num_hidden_layers=layers, init_seed=seed).model_dump()
     build_tiny_encoder(out_dir, corpus_lines(), spec)

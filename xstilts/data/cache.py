@@ -11,9 +11,10 @@ everything the features depend on:
 - task, split role, language, training stage, row limit, max length and doc stride;
 - the data source (`data` block of the phase config: hub or fixtures, fixture size, local paths) and,
   for fixtures, `FIXTURES_VERSION`;
-- the source text of the modules that turn rows into features (`xstilts.data.features`, `.load`, the
-  task registry and adapters, span-label helpers, augmentation) and `CACHE_FORMAT`: changing the code
-  is a cache miss, never a stale hit;
+- the source text of every xstilts module that feature building imports: the import graph (module-level
+  and in-function imports) walked from `FEATURE_ROOTS`, so a helper in another module (e.g.
+  `xstilts.data.labels.first_subword_labels`, which makes tagging labels) is covered the day it is
+  imported; and `CACHE_FORMAT`: changing the code is a cache miss, never a stale hit;
 - `extra`: anything else the caller's features depend on (a training phase's `augment` settings, an
   evaluation perturbation's spec).
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.metadata
-import importlib.util
 import io
 import json
 import logging
@@ -61,20 +61,16 @@ TOKENIZER_FILES = (
     "vocab.json",
     "merges.txt",
 )
-# Modules whose code decides what a split's features are.
-FEATURE_MODULES = (
+# Where feature building starts: featurizers, loading, augmentation, perturbations, MLM masking. Every
+# xstilts module these import (transitively) is part of the code fingerprint (`feature_modules`).
+FEATURE_ROOTS = (
     "xstilts.data.features",
     "xstilts.data.load",
-    "xstilts.tasks.base",
-    "xstilts.tasks.registry",
-    "xstilts.tasks.adapters",
-    "xstilts.tasks.readers",
-    "xstilts.evaluate.qa_decode",
+    "xstilts.data.mlm",
     "xstilts.augment.examples",
-    "xstilts.augment.text",
-    "xstilts.augment.dictionaries",
     "xstilts.evaluate.robustness",
 )
+PACKAGE = "xstilts"
 
 Feature = dict[str, Any]
 
@@ -106,18 +102,73 @@ def _hash_files(directory: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """sha256 of the source of the modules that make features (found, not imported), and of the
-    tokenizer libraries' versions."""
+def _module_file(package_dir: Path, name: str) -> Path | None:
+    """The source file of module `name` (e.g. xstilts.data.load) under `package_dir` (the xstilts folder)."""
+    parts = name.split(".")[1:]
+    base = package_dir.joinpath(*parts)
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(name: str, path: Path, package_dir: Path) -> set[str]:
+    """xstilts modules that `path` imports anywhere (top level or inside functions), with their parent
+    packages (importing a.b.c runs a/__init__ and a/b/__init__)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+    out: set[str] = set()
+    for module in found:
+        if module != PACKAGE and not module.startswith(PACKAGE + "."):
+            continue
+        parts = module.split(".")
+        for i in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:i])
+            if _module_file(package_dir, prefix) is not None:
+                out.add(prefix)
+    return out
+
+
+def feature_modules(package_dir: str | Path | None = None) -> dict[str, Path]:
+    """Every xstilts module feature building can run: the import closure of `FEATURE_ROOTS` (module ->
+    source file), found by reading the sources, never by importing them."""
+    root = Path(package_dir) if package_dir is not None else Path(__file__).resolve().parents[1]
+    todo = [PACKAGE, *FEATURE_ROOTS]
+    seen: dict[str, Path] = {}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _module_file(root, name)
+        if path is None:
+            raise FileNotFoundError(f"feature code module {name} not found under {root}")
+        seen[name] = path
+        todo.extend(m for m in _imported_modules(name, path, root) if m not in seen)
+    return dict(sorted(seen.items()))
+
+
+@lru_cache(maxsize=8)
+def code_fingerprint(package_dir: str | None = None) -> str:
+    """sha256 of the source of every module in `feature_modules` and of the tokenizer libraries'
+    versions. `package_dir` (default: this installation's xstilts folder) is for testing a changed copy."""
     digest = hashlib.sha256(f"format {CACHE_FORMAT}".encode())
-    for name in FEATURE_MODULES:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is not None and spec.origin and os.path.isfile(spec.origin):
-            digest.update(name.encode() + b"\0" + Path(spec.origin).read_bytes())
+    for name, path in feature_modules(package_dir).items():
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     for library in ("transformers", "tokenizers"):
         try:
             version = importlib.metadata.version(library)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from xstilts.evaluate.metrics import first_subword_labels
-from xstilts.evaluate.qa_decode import char_span_to_token_positions
+from xstilts.data.labels import char_span_to_token_positions, first_subword_labels
+from xstilts.data.mlm import tokenize_lines
 from xstilts.tasks import Format, TaskDef
 
 Feature = dict[str, Any]
@@ -101,6 +101,7 @@ FEATURIZERS: dict[Format, Callable[..., list[Feature]]] = {
     Format.MULTIPLE_CHOICE: multiple_choice,
     Format.TAGGING: tagging,
     Format.SPAN_QA: span_qa,
+    Format.MLM: tokenize_lines,
 }
 
 

@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from xstilts.data import lexicon as lx
-from xstilts.data.lexicon import FIXTURE_LANGUAGES, Clause
+from xstilts.data.lexicon import Clause
+from xstilts.tasks.adapters import NLI_LABELS as NLI
+from xstilts.tasks.languages import FIXTURE_LANGUAGES
+from xstilts.tasks.registry import MLQA_LANGS, TATOEBA_ISO3, UDPOS_NAMES, UPOS, get_task
+from xstilts.tasks.registry import PANX_TAGS as PANX
 
 __all__ = ["FIXTURE_LANGUAGES", "fixture_file", "fixtures_root", "write_fixtures"]
 
-FIXTURES_VERSION = 4  # 4: MUSE-style bilingual dictionaries under dictionaries/
-NLI = ("entailment", "neutral", "contradiction")
-UPOS = "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
-PANX = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
-UDPOS_NAMES = {"en": "English", "de": "German", "es": "Spanish", "ru": "Russian"}
-TATOEBA_ISO3 = {"de": "deu", "es": "spa", "ru": "rus"}
+FIXTURES_VERSION = 5  # 5: BUCC 2018 in its own file format; bucc18.* hold only gold pairs, as the hub
 SIZES = {"tiny": 1, "small": 4}
 
 Rows = list[dict[str, Any]]
@@ -39,6 +38,45 @@ def fixtures_root(size: str = "tiny") -> Path:
         return Path(env)
     cache = Path(os.environ.get("XSTILTS_CACHE", Path.home() / ".cache" / "xstilts"))
     return cache / "fixtures" / f"v{FIXTURES_VERSION}-{size}"
+
+
+Make = Callable[[], Rows]
+Split = tuple[str, str | None, str, Make]  # dataset id, config, split, the rows
+LocalFile = tuple[str, Callable[[], str]]  # path under the root, the text
+_SPLITS: list[Callable[[int], Iterator[Split]]] = []
+_LOCAL_FILES: list[Callable[[], Iterator[LocalFile]]] = []
+XTREME = "google/xtreme"
+
+
+def fixture_splits(declare: Callable[[int], Iterator[Split]]) -> Callable[[int], Iterator[Split]]:
+    """Declares, beside a generator, the hub-schema files it writes: `declare(scale)` yields (dataset,
+    config, split, make); `write_fixtures` writes what every declaration yields. A task's fixture is
+    declared next to the generator of its schema, not in a separate list."""
+    _SPLITS.append(declare)
+    return declare
+
+
+def local_fixture_files(declare: Callable[[], Iterator[LocalFile]]) -> Callable[[], Iterator[LocalFile]]:
+    """Declares, beside a generator, corpora that are not on the hub (in the layout a user points
+    `data.<name>_path` at): `declare()` yields (path under the fixtures root, make the text)."""
+    _LOCAL_FILES.append(declare)
+    return declare
+
+
+def fixture_splits_declared(scale: int = 1) -> Iterator[Split]:
+    """Every declared hub-schema fixture file."""
+    for declare in _SPLITS:
+        yield from declare(scale)
+
+
+def local_files_declared() -> Iterator[LocalFile]:
+    """Every declared local-corpus fixture file."""
+    for declare in _LOCAL_FILES:
+        yield from declare()
+
+
+def _train_and_validation(s: int) -> tuple[tuple[str, int, int], ...]:
+    return ("train", 200 * s, 43), ("validation", 60, 44)
 
 
 # ---- generators: one per dataset schema --------------------------------------------------------------
@@ -69,6 +107,12 @@ def mnli(n: int, seed: int) -> Rows:
     return rows
 
 
+@fixture_splits
+def _mnli_files(s: int) -> Iterator[Split]:
+    yield "nyu-mll/glue", "mnli", "train", lambda: mnli(2000 * s, 1)
+    yield "nyu-mll/glue", "mnli", "validation_matched", lambda: mnli(200, 2)
+
+
 def xnli(n_per_lang: int, seed: int) -> Rows:
     rng = random.Random(seed)
     clauses = [(lx.random_clause(rng), i % 3, rng.random()) for i in range(n_per_lang)]
@@ -80,6 +124,12 @@ def xnli(n_per_lang: int, seed: int) -> Rows:
                 {"language": lang, "sentence1": premise, "sentence2": hypothesis, "gold_label": NLI[label]}
             )
     return rows
+
+
+@fixture_splits
+def _xnli_files(s: int) -> Iterator[Split]:
+    yield XTREME, "XNLI", "validation", lambda: xnli(100, 11)
+    yield XTREME, "XNLI", "test", lambda: xnli(150, 12)
 
 
 def pawsx(n: int, seed: int, lang: str) -> Rows:
@@ -96,6 +146,14 @@ def pawsx(n: int, seed: int, lang: str) -> Rows:
         s2 = lx.text(lx.realise(clause, lang, place_first=True, negation=negation))
         rows.append({"sentence1": s1, "sentence2": s2, "label": str(label)})
     return rows
+
+
+@fixture_splits
+def _pawsx_files(s: int) -> Iterator[Split]:
+    yield XTREME, "PAWS-X.en", "train", lambda: pawsx(64 * s, 13, "en")
+    yield XTREME, "PAWS-X.en", "validation", lambda: pawsx(100, 14, "en")
+    for lang in FIXTURE_LANGUAGES:
+        yield XTREME, f"PAWS-X.{lang}", "test", lambda lang=lang: pawsx(150, 20, lang)
 
 
 def _entity(rng: random.Random, lang: str) -> list[tuple[str, str]]:
@@ -130,6 +188,14 @@ def panx(n: int, seed: int, lang: str) -> Rows:
     return rows
 
 
+@fixture_splits
+def _panx_files(s: int) -> Iterator[Split]:
+    yield XTREME, "PAN-X.en", "train", lambda: panx(300 * s, 15, "en")
+    yield XTREME, "PAN-X.en", "validation", lambda: panx(100, 16, "en")
+    for lang in FIXTURE_LANGUAGES:
+        yield XTREME, f"PAN-X.{lang}", "test", lambda lang=lang: panx(150, 21, lang)
+
+
 def udpos(n: int, seed: int, lang: str) -> Rows:
     rng = random.Random(seed)
     rows = []
@@ -140,6 +206,14 @@ def udpos(n: int, seed: int, lang: str) -> Rows:
             pairs = pairs[:-1] + [(lx.function_word("and", lang), "CCONJ")] + second
         rows.append({"tokens": lx.words(pairs), "pos_tags": [UPOS.index(t) for _, t in pairs]})
     return rows
+
+
+@fixture_splits
+def _udpos_files(s: int) -> Iterator[Split]:
+    yield XTREME, "udpos.English", "train", lambda: udpos(300 * s, 17, "en")
+    yield XTREME, "udpos.English", "validation", lambda: udpos(100, 18, "en")
+    for lang in FIXTURE_LANGUAGES:
+        yield XTREME, f"udpos.{UDPOS_NAMES[lang]}", "test", lambda lang=lang: udpos(150, 22, lang)
 
 
 def _qa_items(rng: random.Random, n: int) -> list[tuple[list[Clause], int, str]]:
@@ -202,9 +276,21 @@ def squad(n: int, seed: int) -> Rows:
     return [_qa_row(c, t, q, "en", f"squad-{seed}-{i}") for i, (c, t, q) in enumerate(_qa_items(rng, n))]
 
 
+@fixture_splits
+def _squad_files(s: int) -> Iterator[Split]:
+    yield "rajpurkar/squad", "plain_text", "train", lambda: squad(800 * s, 7)
+    yield "rajpurkar/squad", "plain_text", "validation", lambda: squad(100, 8)
+
+
 def xquad(n: int, seed: int, lang: str) -> Rows:
     rng = random.Random(seed)
     return [_qa_row(c, t, q, lang, f"xquad-{i}") for i, (c, t, q) in enumerate(_qa_items(rng, n))]
+
+
+@fixture_splits
+def _xquad_files(s: int) -> Iterator[Split]:
+    for lang in FIXTURE_LANGUAGES:
+        yield XTREME, f"XQuAD.{lang}", "validation", lambda lang=lang: xquad(100, 23, lang)
 
 
 def hellaswag(n: int, seed: int, split: str) -> Rows:
@@ -235,6 +321,12 @@ def hellaswag(n: int, seed: int, split: str) -> Rows:
     return rows
 
 
+@fixture_splits
+def _hellaswag_files(s: int) -> Iterator[Split]:
+    yield "Rowan/hellaswag", None, "train", lambda: hellaswag(600 * s, 9, "train")
+    yield "Rowan/hellaswag", None, "validation", lambda: hellaswag(100, 10, "val")
+
+
 def sst2(n: int, seed: int) -> Rows:
     rng = random.Random(seed)
     rows = []
@@ -244,6 +336,12 @@ def sst2(n: int, seed: int) -> Rows:
         sentence = f"the {rng.choice(lx.NOUNS)} is {adj} ."
         rows.append({"sentence": sentence, "label": label, "idx": idx})
     return rows
+
+
+@fixture_splits
+def _sst2_files(s: int) -> Iterator[Split]:
+    yield "nyu-mll/glue", "sst2", "train", lambda: sst2(400 * s, 3)
+    yield "nyu-mll/glue", "sst2", "validation", lambda: sst2(100, 4)
 
 
 def qqp(n: int, seed: int) -> Rows:
@@ -258,6 +356,12 @@ def qqp(n: int, seed: int) -> Rows:
         )
         rows.append({"question1": q1, "question2": q2, "label": label, "idx": idx})
     return rows
+
+
+@fixture_splits
+def _qqp_files(s: int) -> Iterator[Split]:
+    yield "nyu-mll/glue", "qqp", "train", lambda: qqp(400 * s, 5)
+    yield "nyu-mll/glue", "qqp", "validation", lambda: qqp(100, 6)
 
 
 def tatoeba(n: int, seed: int, lang: str) -> Rows:
@@ -277,6 +381,18 @@ def tatoeba(n: int, seed: int, lang: str) -> Rows:
 
 
 # ---- generators added with the full task registry (intermediate tasks, MLQA, TyDiQA, BUCC, XTREME-R) ----
+
+
+@fixture_splits
+def _tatoeba_files(s: int) -> Iterator[Split]:
+    for lang in FIXTURE_LANGUAGES:
+        if lang in TATOEBA_ISO3:
+            yield (
+                XTREME,
+                f"tatoeba.{TATOEBA_ISO3[lang]}",
+                "validation",
+                lambda lang=lang: tatoeba(100, 24, lang),
+            )
 
 
 def _nli_rows(n: int, seed: int, *, adversarial: float = 0.0) -> list[tuple[str, str, int]]:
@@ -313,6 +429,14 @@ def anli(n: int, seed: int, rnd: int) -> Rows:
     return rows
 
 
+@fixture_splits
+def _anli_files(s: int) -> Iterator[Split]:
+    for rnd in (1, 2, 3):
+        yield "facebook/anli", "plain_text", f"train_r{rnd}", lambda rnd=rnd: anli(200 * s, 30 + rnd, rnd)
+        yield "facebook/anli", "plain_text", f"dev_r{rnd}", lambda rnd=rnd: anli(60, 33 + rnd, rnd)
+        yield "facebook/anli", "plain_text", f"test_r{rnd}", lambda rnd=rnd: anli(60, 36 + rnd, rnd)
+
+
 def snli(n: int, seed: int) -> Rows:
     """SNLI keeps pairs without gold consensus with label -1 (dropped by the loader)."""
     rows = [{"premise": p, "hypothesis": h, "label": label} for p, h, label in _nli_rows(n, seed)]
@@ -321,12 +445,24 @@ def snli(n: int, seed: int) -> Rows:
     return rows
 
 
+@fixture_splits
+def _snli_files(s: int) -> Iterator[Split]:
+    for split, n, seed in (("train", 200 * s, 40), ("validation", 60, 41), ("test", 60, 42)):
+        yield "stanfordnlp/snli", "plain_text", split, lambda n=n, seed=seed: snli(n, seed)
+
+
 def rte(n: int, seed: int) -> Rows:
     """entailment (0) or not_entailment (1: contradiction or neutral collapsed)."""
     return [
         {"sentence1": p, "sentence2": h, "label": int(label != 0), "idx": i}
         for i, (p, h, label) in enumerate(_nli_rows(n, seed))
     ]
+
+
+@fixture_splits
+def _rte_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "nyu-mll/glue", "rte", split, lambda n=n, seed=seed: rte(n, seed + 0)
 
 
 def qnli(n: int, seed: int) -> Rows:
@@ -343,12 +479,24 @@ def qnli(n: int, seed: int) -> Rows:
     return rows
 
 
+@fixture_splits
+def _qnli_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "nyu-mll/glue", "qnli", split, lambda n=n, seed=seed: qnli(n, seed + 10)
+
+
 def mrpc(n: int, seed: int) -> Rows:
     """equivalent (1): the place phrase moves; not_equivalent (0): the reordered sentence is negated."""
     return [
         {"sentence1": r["sentence1"], "sentence2": r["sentence2"], "label": int(r["label"]), "idx": i}
         for i, r in enumerate(pawsx(n, seed, "en"))
     ]
+
+
+@fixture_splits
+def _mrpc_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "nyu-mll/glue", "mrpc", split, lambda n=n, seed=seed: mrpc(n, seed + 20)
 
 
 def cola(n: int, seed: int) -> Rows:
@@ -364,6 +512,12 @@ def cola(n: int, seed: int) -> Rows:
             words = body + ["."]
         rows.append({"sentence": " ".join(words), "label": label, "idx": idx})
     return rows
+
+
+@fixture_splits
+def _cola_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "nyu-mll/glue", "cola", split, lambda n=n, seed=seed: cola(n, seed + 30)
 
 
 def stsb(n: int, seed: int) -> Rows:
@@ -388,6 +542,12 @@ def stsb(n: int, seed: int) -> Rows:
     return rows
 
 
+@fixture_splits
+def _stsb_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "nyu-mll/glue", "stsb", split, lambda n=n, seed=seed: stsb(n, seed + 40)
+
+
 def boolq(n: int, seed: int) -> Rows:
     rng = random.Random(seed)
     rows = []
@@ -404,6 +564,12 @@ def boolq(n: int, seed: int) -> Rows:
             }
         )
     return rows
+
+
+@fixture_splits
+def _boolq_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "google/boolq", None, split, lambda n=n, seed=seed: boolq(n, seed + 50)
 
 
 def _choices_about(
@@ -438,6 +604,12 @@ def commonsense_qa(n: int, seed: int) -> Rows:
     return rows
 
 
+@fixture_splits
+def _commonsense_qa_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "tau/commonsense_qa", None, split, lambda n=n, seed=seed: commonsense_qa(n, seed + 60)
+
+
 def cosmos_qa(n: int, seed: int) -> Rows:
     rng = random.Random(seed)
     rows = []
@@ -454,6 +626,12 @@ def cosmos_qa(n: int, seed: int) -> Rows:
             }
         )
     return rows
+
+
+@fixture_splits
+def _cosmos_qa_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "allenai/cosmos_qa", None, split, lambda n=n, seed=seed: cosmos_qa(n, seed + 70)
 
 
 def swag(n: int, seed: int, split: str) -> Rows:
@@ -479,6 +657,12 @@ def swag(n: int, seed: int, split: str) -> Rows:
     return rows
 
 
+@fixture_splits
+def _swag_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "allenai/swag", "regular", split, lambda n=n, seed=seed, split=split: swag(n, seed + 80, split)
+
+
 def piqa(n: int, seed: int) -> Rows:
     rng = random.Random(seed)
     rows = []
@@ -489,6 +673,12 @@ def piqa(n: int, seed: int) -> Rows:
             {"goal": f"to help the {clause.subject}", "sol1": choices[0], "sol2": choices[1], "label": label}
         )
     return rows
+
+
+@fixture_splits
+def _piqa_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "ybisk/piqa", None, split, lambda n=n, seed=seed: piqa(n, seed + 90)
 
 
 def social_iqa(n: int, seed: int) -> Rows:
@@ -508,6 +698,12 @@ def social_iqa(n: int, seed: int) -> Rows:
             }
         )
     return rows
+
+
+@fixture_splits
+def _social_iqa_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "allenai/social_i_qa", None, split, lambda n=n, seed=seed: social_iqa(n, seed + 100)
 
 
 def winogrande(n: int, seed: int) -> Rows:
@@ -534,6 +730,12 @@ def winogrande(n: int, seed: int) -> Rows:
     return rows
 
 
+@fixture_splits
+def _winogrande_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "allenai/winogrande", "winogrande_xl", split, lambda n=n, seed=seed: winogrande(n, seed + 110)
+
+
 def race(n: int, seed: int) -> Rows:
     rng = random.Random(seed)
     rows = []
@@ -552,6 +754,12 @@ def race(n: int, seed: int) -> Rows:
             }
         )
     return rows
+
+
+@fixture_splits
+def _race_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "ehovy/race", "all", split, lambda n=n, seed=seed: race(n, seed + 120)
 
 
 def _copa_row(rng: random.Random, lang: str, idx: int) -> dict[str, Any]:
@@ -573,10 +781,23 @@ def copa(n: int, seed: int) -> Rows:
     return [_copa_row(rng, "en", idx) for idx in range(n)]
 
 
+@fixture_splits
+def _copa_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "aps/super_glue", "copa", split, lambda n=n, seed=seed: copa(n, seed + 130)
+
+
 def xcopa(n: int, seed: int, lang: str) -> Rows:
     """cambridgeltl/xcopa rows (with `changed`), in the synthetic language standing in for an XCOPA one."""
     rng = random.Random(seed)
     return [{**_copa_row(rng, lang, idx), "changed": False} for idx in range(n)]
+
+
+@fixture_splits
+def _xcopa_files(s: int) -> Iterator[Split]:
+    for real, synthetic in XCOPA_STAND_INS.items():
+        yield "cambridgeltl/xcopa", real, "validation", lambda lang=synthetic: xcopa(40, 56, lang)
+        yield "cambridgeltl/xcopa", real, "test", lambda lang=synthetic: xcopa(100, 57, lang)
 
 
 def squad_v2(n: int, seed: int) -> Rows:
@@ -593,6 +814,12 @@ def squad_v2(n: int, seed: int) -> Rows:
     return rows
 
 
+@fixture_splits
+def _squad_v2_files(s: int) -> Iterator[Split]:
+    for split, n, seed in _train_and_validation(s):
+        yield "rajpurkar/squad_v2", "squad_v2", split, lambda n=n, seed=seed: squad_v2(n, seed + 140)
+
+
 def mlqa(n: int, seed: int, context_lang: str, question_lang: str) -> Rows:
     """MLQA.<context>.<question>: the same items in every pair of languages (ids shared across pairs)."""
     rows = []
@@ -601,6 +828,16 @@ def mlqa(n: int, seed: int, context_lang: str, question_lang: str) -> Rows:
         row["question"] = _qa_row(clauses, target, qtype, question_lang, row["id"])["question"]
         rows.append(row)
     return rows
+
+
+@fixture_splits
+def _mlqa_files(s: int) -> Iterator[Split]:
+    for context_lang in MLQA_FIXTURE:
+        for question_lang in MLQA_LANGS:
+            config = f"MLQA.{context_lang}.{question_lang}"
+            q = MLQA_QUESTION_STAND_INS.get(question_lang, question_lang)
+            yield XTREME, config, "validation", lambda c=context_lang, q=q: mlqa(40, 50, c, q)
+            yield XTREME, config, "test", lambda c=context_lang, q=q: mlqa(100, 51, c, q)
 
 
 TYDIQA_FIXTURE = {"en": "english", "ru": "russian"}
@@ -616,6 +853,12 @@ def tydiqa(n_per_lang: int, seed: int) -> Rows:
     return rows
 
 
+@fixture_splits
+def _tydiqa_files(s: int) -> Iterator[Split]:
+    yield XTREME, "tydiqa", "train", lambda: tydiqa(200, 52)
+    yield XTREME, "tydiqa", "validation", lambda: tydiqa(100, 53)
+
+
 def lareqa(n_contexts: int, seed: int, lang: str) -> Rows:
     """google-research-datasets/xquad_r rows (id, context, question, answers; no title): two questions per
     paragraph, ids shared across languages (the cross-lingual id)."""
@@ -627,12 +870,20 @@ def lareqa(n_contexts: int, seed: int, lang: str) -> Rows:
     return rows
 
 
+@fixture_splits
+def _lareqa_files(s: int) -> Iterator[Split]:
+    for lang in FIXTURE_LANGUAGES:
+        yield "google-research-datasets/xquad_r", lang, "validation", lambda lang=lang: lareqa(30, 58, lang)
+
+
 BUCC_FIXTURE = ("de", "ru")
 
 
 def bucc(n_gold: int, seed: int, lang: str) -> Rows:
-    """bucc18.<lang> in BUCC's mining setting: gold pairs plus unpaired sentences on both sides (a row with
-    one side empty) and duplicates (the same text under two ids). Ids live in the *_lang fields."""
+    """BUCC's mining setting in bucc18.* row form: gold pairs plus unpaired sentences on both sides (a row
+    with one side empty) and duplicates (the same text under two ids, one of them in a gold pair). Ids
+    live in the *_lang fields. `bucc_files` writes these in the shared task's file format; the hub
+    fixture (`bucc_gold_only`) keeps the gold pairs only, as google/xtreme's bucc18.* configs do."""
     rng = random.Random(seed)
     counter = {"src": 0, "tgt": 0}
 
@@ -674,7 +925,48 @@ def bucc(n_gold: int, seed: int, lang: str) -> Rows:
     return rows
 
 
+def bucc_gold_only(n_gold: int, seed: int, lang: str) -> Rows:
+    """google/xtreme bucc18.<lang>: the gold pairs of `bucc`, nothing else."""
+    return [row for row in bucc(n_gold, seed, lang) if row["source_sentence"] and row["target_sentence"]]
+
+
+@fixture_splits
+def _bucc_files(s: int) -> Iterator[Split]:
+    for lang in BUCC_FIXTURE:
+        yield XTREME, f"bucc18.{lang}", "validation", lambda lang=lang: bucc_gold_only(40, 54, lang)
+        yield XTREME, f"bucc18.{lang}", "test", lambda lang=lang: bucc_gold_only(100, 55, lang)
+
+
+def bucc_files(n_gold: int, seed: int, lang: str) -> dict[str, str]:
+    """The BUCC 2018 files of one split (suffix -> text): `<lang>` and `en` (`id<TAB>sentence`, sorted by
+    id as the shared task ships them) and `gold` (`source id<TAB>target id`)."""
+    rows = bucc(n_gold, seed, lang)
+    source = sorted({(r["source_lang"], r["source_sentence"]) for r in rows if r["source_sentence"]})
+    target = sorted({(r["target_lang"], r["target_sentence"]) for r in rows if r["target_sentence"]})
+    gold = sorted(
+        (r["source_lang"], r["target_lang"]) for r in rows if r["source_sentence"] and r["target_sentence"]
+    )
+
+    def lines(pairs: list[tuple[str, str]]) -> str:
+        return "".join(f"{a}\t{b}\n" for a, b in pairs)
+
+    return {lang: lines(source), "en": lines(target), "gold": lines(gold)}
+
+
 # ---- local-file corpora (not on the hub): CCG in jiant's TSV format, Mewsli-X in xtreme's JSON lines ----
+
+
+@local_fixture_files
+def _bucc2018_files() -> Iterator[LocalFile]:
+    for lang in BUCC_FIXTURE:
+        for split, (n_gold, seed) in {"sample": (40, 54), "training": (100, 55)}.items():
+            for suffix in (lang, "en", "gold"):
+                path = f"bucc2018/{lang}-en/{lang}-en.{split}.{suffix}"
+                yield (
+                    path,
+                    lambda n=n_gold, seed=seed, lang=lang, suffix=suffix: bucc_files(n, seed, lang)[suffix],
+                )
+
 
 _CCG_SUPERTAGS = {
     "DET": "NP[nb]/N",
@@ -702,6 +994,14 @@ def ccg_tsv(n: int, seed: int) -> str:
 
 def ccg_tags_to_id() -> str:
     return json.dumps({tag: i for i, tag in enumerate(sorted(set(_CCG_SUPERTAGS.values())))}, indent=1)
+
+
+@local_fixture_files
+def _ccgbank_files() -> Iterator[LocalFile]:
+    yield "ccgbank/train.tsv", lambda: ccg_tsv(200, 60)
+    yield "ccgbank/dev.tsv", lambda: ccg_tsv(60, 61)
+    yield "ccgbank/test.tsv", lambda: ccg_tsv(60, 62)
+    yield "ccgbank/tags_to_id.json", ccg_tags_to_id
 
 
 MEWSLI_FIXTURE = ("en", "de", "es")
@@ -773,6 +1073,13 @@ def mewsli_mentions(n_docs: int, seed: int) -> str:
     return "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
 
 
+@local_fixture_files
+def _mewsli_files() -> Iterator[LocalFile]:
+    yield "mewsli-x/candidate_set_entities.jsonl", mewsli_entities
+    yield "mewsli-x/wikinews_mentions-dev.jsonl", lambda: mewsli_mentions(4, 63)
+    yield "mewsli-x/wikinews_mentions-test.jsonl", lambda: mewsli_mentions(10, 64)
+
+
 def dictionary_pairs(lang: str) -> list[tuple[str, str]]:
     """(English word, word in `lang`) for every content concept, name and function word of the lexicon
     whose form differs between the two languages (identical forms would switch nothing)."""
@@ -794,103 +1101,17 @@ def muse_dictionary(source: str, target: str) -> str:
     return "".join(f"{a}\t{b}\n" for a, b in sorted(dict.fromkeys(pairs)))
 
 
-def _datasets(scale: int) -> Iterator[tuple[str, str | None, str, Callable[[], Rows]]]:
-    s = scale
-    xt = "google/xtreme"
-    yield "nyu-mll/glue", "mnli", "train", lambda: mnli(2000 * s, 1)
-    yield "nyu-mll/glue", "mnli", "validation_matched", lambda: mnli(200, 2)
-    yield "nyu-mll/glue", "sst2", "train", lambda: sst2(400 * s, 3)
-    yield "nyu-mll/glue", "sst2", "validation", lambda: sst2(100, 4)
-    yield "nyu-mll/glue", "qqp", "train", lambda: qqp(400 * s, 5)
-    yield "nyu-mll/glue", "qqp", "validation", lambda: qqp(100, 6)
-    yield "rajpurkar/squad", "plain_text", "train", lambda: squad(800 * s, 7)
-    yield "rajpurkar/squad", "plain_text", "validation", lambda: squad(100, 8)
-    yield "Rowan/hellaswag", None, "train", lambda: hellaswag(600 * s, 9, "train")
-    yield "Rowan/hellaswag", None, "validation", lambda: hellaswag(100, 10, "val")
-    yield xt, "XNLI", "validation", lambda: xnli(100, 11)
-    yield xt, "XNLI", "test", lambda: xnli(150, 12)
-    yield xt, "PAWS-X.en", "train", lambda: pawsx(64 * s, 13, "en")
-    yield xt, "PAWS-X.en", "validation", lambda: pawsx(100, 14, "en")
-    yield xt, "PAN-X.en", "train", lambda: panx(300 * s, 15, "en")
-    yield xt, "PAN-X.en", "validation", lambda: panx(100, 16, "en")
-    yield xt, "udpos.English", "train", lambda: udpos(300 * s, 17, "en")
-    yield xt, "udpos.English", "validation", lambda: udpos(100, 18, "en")
-    for lang in FIXTURE_LANGUAGES:
-        yield xt, f"PAWS-X.{lang}", "test", lambda lang=lang: pawsx(150, 20, lang)
-        yield xt, f"PAN-X.{lang}", "test", lambda lang=lang: panx(150, 21, lang)
-        yield xt, f"udpos.{UDPOS_NAMES[lang]}", "test", lambda lang=lang: udpos(150, 22, lang)
-        yield xt, f"XQuAD.{lang}", "validation", lambda lang=lang: xquad(100, 23, lang)
-        if lang in TATOEBA_ISO3:
-            yield xt, f"tatoeba.{TATOEBA_ISO3[lang]}", "validation", lambda lang=lang: tatoeba(100, 24, lang)
-    yield from _intermediate_datasets(scale)
-    yield from _target_datasets()
-
-
-def _intermediate_datasets(s: int) -> Iterator[tuple[str, str | None, str, Callable[[], Rows]]]:
-    glue = "nyu-mll/glue"
-    for rnd in (1, 2, 3):
-        yield "facebook/anli", "plain_text", f"train_r{rnd}", lambda rnd=rnd: anli(200 * s, 30 + rnd, rnd)
-        yield "facebook/anli", "plain_text", f"dev_r{rnd}", lambda rnd=rnd: anli(60, 33 + rnd, rnd)
-        yield "facebook/anli", "plain_text", f"test_r{rnd}", lambda rnd=rnd: anli(60, 36 + rnd, rnd)
-    for split, n, seed in (("train", 200 * s, 40), ("validation", 60, 41), ("test", 60, 42)):
-        yield "stanfordnlp/snli", "plain_text", split, lambda n=n, seed=seed: snli(n, seed)
-    for split, n, seed in (("train", 200 * s, 43), ("validation", 60, 44)):
-        yield glue, "rte", split, lambda n=n, seed=seed: rte(n, seed)
-        yield glue, "qnli", split, lambda n=n, seed=seed: qnli(n, seed + 10)
-        yield glue, "mrpc", split, lambda n=n, seed=seed: mrpc(n, seed + 20)
-        yield glue, "cola", split, lambda n=n, seed=seed: cola(n, seed + 30)
-        yield glue, "stsb", split, lambda n=n, seed=seed: stsb(n, seed + 40)
-        yield "google/boolq", None, split, lambda n=n, seed=seed: boolq(n, seed + 50)
-        yield "tau/commonsense_qa", None, split, lambda n=n, seed=seed: commonsense_qa(n, seed + 60)
-        yield "allenai/cosmos_qa", None, split, lambda n=n, seed=seed: cosmos_qa(n, seed + 70)
-        yield "allenai/swag", "regular", split, lambda n=n, seed=seed, split=split: swag(n, seed + 80, split)
-        yield "ybisk/piqa", None, split, lambda n=n, seed=seed: piqa(n, seed + 90)
-        yield "allenai/social_i_qa", None, split, lambda n=n, seed=seed: social_iqa(n, seed + 100)
-        yield "allenai/winogrande", "winogrande_xl", split, lambda n=n, seed=seed: winogrande(n, seed + 110)
-        yield "ehovy/race", "all", split, lambda n=n, seed=seed: race(n, seed + 120)
-        yield "aps/super_glue", "copa", split, lambda n=n, seed=seed: copa(n, seed + 130)
-        yield "rajpurkar/squad_v2", "squad_v2", split, lambda n=n, seed=seed: squad_v2(n, seed + 140)
-
-
-XCOPA_STAND_INS = {"et": "de", "it": "es", "ta": "ru"}  # XCOPA language -> synthetic fixture language
-MLQA_FIXTURE = ("en", "de", "es")  # MLQA's fixture languages (contexts)
-MLQA_LANGS = ("ar", "de", "en", "es", "hi", "vi", "zh")
-# G-XLT pairs: questions in a language without a synthetic counterpart are written in `ru` (another script).
-MLQA_QUESTION_STAND_INS = {"ar": "ru", "hi": "ru", "vi": "ru", "zh": "ru"}
-
-
-def _target_datasets() -> Iterator[tuple[str, str | None, str, Callable[[], Rows]]]:
-    xt = "google/xtreme"
-    for context_lang in MLQA_FIXTURE:
-        for question_lang in MLQA_LANGS:
-            config = f"MLQA.{context_lang}.{question_lang}"
-            q = MLQA_QUESTION_STAND_INS.get(question_lang, question_lang)
-            yield xt, config, "validation", lambda c=context_lang, q=q: mlqa(40, 50, c, q)
-            yield xt, config, "test", lambda c=context_lang, q=q: mlqa(100, 51, c, q)
-    yield xt, "tydiqa", "train", lambda: tydiqa(200, 52)
-    yield xt, "tydiqa", "validation", lambda: tydiqa(100, 53)
-    for lang in BUCC_FIXTURE:
-        yield xt, f"bucc18.{lang}", "validation", lambda lang=lang: bucc(40, 54, lang)
-        yield xt, f"bucc18.{lang}", "test", lambda lang=lang: bucc(100, 55, lang)
-    for real, synthetic in XCOPA_STAND_INS.items():
-        yield "cambridgeltl/xcopa", real, "validation", lambda lang=synthetic: xcopa(40, 56, lang)
-        yield "cambridgeltl/xcopa", real, "test", lambda lang=synthetic: xcopa(100, 57, lang)
-    for lang in FIXTURE_LANGUAGES:
-        yield "google-research-datasets/xquad_r", lang, "validation", lambda lang=lang: lareqa(30, 58, lang)
-
-
-def _local_files() -> Iterator[tuple[str, Callable[[], str]]]:
-    """Corpora that are not on the hub, in the layout a user points `data.<name>_path` at."""
-    yield "ccgbank/train.tsv", lambda: ccg_tsv(200, 60)
-    yield "ccgbank/dev.tsv", lambda: ccg_tsv(60, 61)
-    yield "ccgbank/test.tsv", lambda: ccg_tsv(60, 62)
-    yield "ccgbank/tags_to_id.json", ccg_tags_to_id
-    yield "mewsli-x/candidate_set_entities.jsonl", mewsli_entities
-    yield "mewsli-x/wikinews_mentions-dev.jsonl", lambda: mewsli_mentions(4, 63)
-    yield "mewsli-x/wikinews_mentions-test.jsonl", lambda: mewsli_mentions(10, 64)
+@local_fixture_files
+def _dictionary_files() -> Iterator[LocalFile]:
     for lang in FIXTURE_LANGUAGES[1:]:
         yield f"dictionaries/en-{lang}.txt", lambda lang=lang: muse_dictionary("en", lang)
         yield f"dictionaries/{lang}-en.txt", lambda lang=lang: muse_dictionary(lang, "en")
+
+
+XCOPA_STAND_INS = get_task("xcopa").fixture_stand_ins  # XCOPA language -> synthetic fixture language
+MLQA_FIXTURE = ("en", "de", "es")  # MLQA's fixture languages (contexts)
+# G-XLT pairs: questions in a language without a synthetic counterpart are written in `ru` (another script).
+MLQA_QUESTION_STAND_INS = {"ar": "ru", "hi": "ru", "vi": "ru", "zh": "ru"}
 
 
 def corpus_lines(seed: int = 99, n_per_lang: int = 300) -> list[str]:
@@ -904,13 +1125,18 @@ def corpus_lines(seed: int = 99, n_per_lang: int = 300) -> list[str]:
     return lines
 
 
+@local_fixture_files
+def _mlm_corpus_files() -> Iterator[LocalFile]:
+    yield "mlm-corpus/corpus.txt", lambda: "\n".join(corpus_lines()) + "\n"
+
+
 def write_fixtures(root: Path, size: str = "tiny") -> Path:
     """Write every fixture dataset and the corpus under `root` (idempotent; a marker is written last)."""
     root = Path(root)
     marker = root / "_FIXTURES_COMPLETE"
     if marker.is_file():
         return root
-    for dataset, config, split, make in _datasets(SIZES[size]):
+    for dataset, config, split, make in fixture_splits_declared(SIZES[size]):
         path = fixture_file(root, dataset, config, split)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -918,7 +1144,7 @@ def write_fixtures(root: Path, size: str = "tiny") -> Path:
             for row in make():
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         os.replace(tmp, path)
-    for relative, make_text in _local_files():
+    for relative, make_text in local_files_declared():
         _write_text(root / relative, make_text())
     (root / "corpus.txt").write_text("\n".join(corpus_lines()) + "\n", encoding="utf-8")
     marker.write_text(json.dumps({"version": FIXTURES_VERSION, "size": size}))

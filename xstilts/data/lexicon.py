@@ -1,11 +1,11 @@
 """The synthetic languages behind the fixtures.
 
-One concept inventory, realised in English, two Latin-script languages (de, es) that share about half of
-their content words with English (like cognates and loans), and one Cyrillic-script language (ru) that
-shares none. Function words differ in every language, es puts adjectives after nouns and ru has no
-articles. Sentences are built from language-independent clauses, so every dataset is parallel across
-languages and zero-shot transfer can only come from what the encoder learned: that is what lets a test
-show a real intermediate-task gain.
+One concept inventory, realised in the fixture languages (`xstilts.tasks.languages`): English, two
+Latin-script languages (de, es) that share about half of their content words with English (like cognates
+and loans), and one Cyrillic-script language (ru) that shares none. Function words differ in every
+language, es puts adjectives after nouns and ru has no articles. Sentences are built from
+language-independent clauses, so every dataset is parallel across languages and zero-shot transfer can
+only come from what the encoder learned: that is what lets a test show a real intermediate-task gain.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-FIXTURE_LANGUAGES: tuple[str, ...] = ("en", "de", "es", "ru")
 SHARED_WITH_ENGLISH = {"de": 0.5, "es": 0.5, "ru": 0.0}
 
 NOUNS = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -56,7 +57,14 @@ def local_directory(source: Source, data: dict[str, Any]) -> Path:
             f"{source.dataset} is not on the Hugging Face hub: set `data.{source.path_key}` in the sweep to "
             "the directory with its files (see xstilts/tasks/readers.py for the layout)"
         )
-    return Path(path).expanduser()
+    directory = Path(path).expanduser()
+    if not directory.is_dir():  # what the sweep says is wrong: a configuration error, never retried
+        raise ConfigError(
+            f"{source.dataset}: {directory} is not a directory",
+            field=f"data.{source.path_key}",
+            fix=f"point data.{source.path_key} at the directory holding the {source.dataset} files",
+        )
+    return directory
 
 
 def _read_local(source: Source, split: str, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -64,7 +72,7 @@ def _read_local(source: Source, split: str, data: dict[str, Any]) -> list[dict[s
     directory = local_directory(source, data)
     try:
         return source.reader(directory, split)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:  # missing files, or lines not in the corpus' format
         raise DataUnavailableError(f"cannot read {source.dataset} split {split}: {exc}") from None
 
 
@@ -103,10 +111,6 @@ def sources_for(
     return found
 
 
-def source_for(task: TaskDef, role: SplitRole) -> Source:
-    return sources_for(task, role)[0]
-
-
 def _rows(task: TaskDef, source: Source, lang: str, data: dict[str, Any]) -> tuple[str, Iterable[Any]]:
     dataset, config, split = source.resolve(lang, task.config_lang(lang))
     where = f"{dataset}/{config}/{split}"
@@ -122,45 +126,64 @@ def load_examples(
     lang: str = "en",
     limit: int | None = None,
     stage: int | None = None,
+    sample_seed: int | None = None,
 ) -> list[dict[str, Any]]:
     """Canonical examples of one task split in one language (see `xstilts.tasks.base` for the shapes).
 
     `stage` picks one source of a staged training (`TaskDef.train_stages`, XCOPA: 0 = SIQA, 1 = COPA);
     without it, "train" is the task's `train` source. `limit` caps the number of rows read (an adapter may
-    turn one row into several records: LAReQA). Training and dev rows are filtered as English.
+    turn one row into several records: LAReQA): the first `limit` rows, or with `sample_seed` a uniform
+    random sample of `limit` rows (seeded, kept in their original order), so that a capped training set
+    is not the first articles of an ordered corpus (SQuAD). Training and dev rows are filtered as English.
     """
     row_lang = "en" if role in ("train", "dev") else lang
-    out: list[dict[str, Any]] = []
-    kept = 0
     places = []
+    sampled = limit is not None and sample_seed is not None
+    kept: list[tuple[Source, Any, int]] = []  # (source, its rows, row index): rows are fetched again below
     for source in sources_for(task, role, lang, stage):
         where, rows = _rows(task, source, lang, data)
         places.append(where)
-        for row in rows:
-            if limit is not None and kept >= limit:
+        for index, row in enumerate(rows):
+            if limit is not None and not sampled and len(kept) >= limit:
                 break
             if source.where is not None and not source.where(row, row_lang):
                 continue
-            record = source.adapter(row)
-            out.extend(record if isinstance(record, list) else [record])
-            kept += 1
+            kept.append((source, rows, index))
+    if sampled and len(kept) > limit:  # type: ignore[operator]
+        chosen = sorted(random.Random(sample_seed).sample(range(len(kept)), limit))  # type: ignore[arg-type]
+        kept = [kept[i] for i in chosen]
+    out: list[dict[str, Any]] = []
+    for source, rows, index in kept:
+        record = source.adapter(rows[index])
+        out.extend(record if isinstance(record, list) else [record])
     if not out:
         raise DataUnavailableError(f"{task.name}: no examples for {role} in '{lang}' ({', '.join(places)})")
     return out
 
 
+def count_examples(task: TaskDef, data: dict[str, Any], stage: int | None = None) -> int:
+    """The number of English training rows of a task (after its filters): what `max_train_examples`
+    and `size_match` cap. Staged tasks count their last stage."""
+    if stage is None and task.train_stages:
+        stage = len(task.train_stages) - 1
+    total = 0
+    for source in sources_for(task, "train", "en", stage):
+        _, rows = _rows(task, source, "en", data)
+        if source.where is None and hasattr(rows, "__len__"):
+            total += len(rows)
+        else:
+            total += sum(1 for row in rows if source.where(row, "en"))  # type: ignore[misc]
+    return total
+
+
 def load_training_stages(
-    task: TaskDef, data: dict[str, Any], limit: int | None = None
+    task: TaskDef, data: dict[str, Any], limit: int | None = None, sample_seed: int | None = None
 ) -> list[list[dict[str, Any]]]:
     """English training examples per stage, in training order: one stage for most tasks; XCOPA has two
     (SIQA with 3 choices, then COPA with 2), trained one after the other on the same model and head."""
     if not task.train_stages:
-        return [load_examples(task, "train", data, "en", limit)]
-    return [load_examples(task, "train", data, "en", limit, stage=i) for i in range(len(task.train_stages))]
-
-
-def read_corpus(path: str | None, data: dict[str, Any]) -> list[str]:
-    """Lines of an MLM corpus: the given file, or the fixture corpus."""
-    if path is None:
-        path = str(ensure_fixtures(data.get("fixtures_size", "tiny")) / "corpus.txt")
-    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [load_examples(task, "train", data, "en", limit, sample_seed=sample_seed)]
+    return [
+        load_examples(task, "train", data, "en", limit, stage=i, sample_seed=sample_seed)
+        for i in range(len(task.train_stages))
+    ]

@@ -1,13 +1,16 @@
 """Metrics equal to the official XTREME / XTREME-R evaluation (numpy + seqeval; no torch).
 
 References followed line by line:
-- classification / tagging / BUCC F1: google-research/xtreme ``evaluate.py``;
+- classification / PAN-X / BUCC F1: google-research/xtreme ``evaluate.py``; UD-POS: the same F1 with
+  seqeval 0.0.12's chunking of raw UPOS tags (``xstilts.evaluate.chunking``), as XTREME's numbers were made;
 - SQuAD-style QA (XQuAD, TyDiQA-GoldP): the official SQuAD v1.1 script
   (xtreme ``third_party/evaluate_squad.py``);
 - MLQA: facebookresearch/MLQA ``mlqa_evaluation_v1.py``;
 - BUCC mining: xtreme ``third_party/utils_retrieve.py`` (``mine_bitext`` in "max" mode with the ratio margin,
   ``bucc_optimize``, ``bucc_extract``) and jiant's ``Bucc2018EvaluationScheme`` (duplicate texts);
-- mAP@k (LAReQA; Mewsli-X, where one gold entity makes it MRR@20): xtreme ``third_party/utils_lareqa.py``.
+- mAP@k (LAReQA; Mewsli-X, where one gold entity makes it MRR@20): xtreme ``third_party/utils_lareqa.py``
+  and ``utils_mewslix.py``;
+- Tatoeba: xtreme ``similarity_search`` (each English sentence queries the indexed foreign ones).
 
 Every score is on the 0..100 scale, as XTREME reports them (the BUCC threshold is a raw margin score).
 Deliberate deviations are listed in the docstring of the function concerned.
@@ -27,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-IGNORE_INDEX = -100
+from xstilts.evaluate.chunking import Reading, prf_from_counts, sentence_counts
 
 Candidate = tuple[float, str, str]  # (margin score, source id, target id)
 
@@ -43,23 +46,18 @@ def accuracy(predictions: Sequence[int | str], labels: Sequence[int | str]) -> f
 
 
 def tagging_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
-    """Micro span P/R/F1 from seqeval's default (CoNLL) mode, as xtreme ``evaluate.py`` and jiant compute it.
+    """Micro span P/R/F1 (x100) of the installed seqeval's default mode, as xtreme ``evaluate.py`` scores
+    PAN-X (IOB2 tags, read the same by every seqeval version).
 
-    XTREME feeds UDPOS through the same function with raw UPOS tags. seqeval 1.2.2 does NOT score those
-    per token: it reads the first character as the chunk tag and the rest as the type ("NOUN" -> tag "N",
-    type "OUN"), so a run of identical tags is ONE chunk (["NOUN", "NOUN"] is a single 2-token span),
-    tags starting with "S" (SCONJ, SYM) are single-token chunks, and CCONJ/SCONJ share the type "CONJ".
-    We keep that behaviour on purpose so UDPOS numbers are comparable with published XTREME results.
+    Not for UD-POS: seqeval 1.x reads a raw UPOS tag's type as everything after its first letter, so
+    CCONJ and SCONJ become one type and X reads like the sentence separator; XTREME's published UD-POS
+    numbers were produced by seqeval 0.0.12, whose reading is `udpos_f1`.
     """
-    _check_lengths(gold, pred, "gold", "pred")
-    for i, (gold_seq, pred_seq) in enumerate(zip(gold, pred, strict=True)):
-        if len(gold_seq) != len(pred_seq):
-            raise ValueError(f"sentence {i}: {len(gold_seq)} gold tags but {len(pred_seq)} predicted tags")
+    _check_tagging(gold, pred)
     from seqeval.metrics import f1_score, precision_score, recall_score  # imports sklearn: keep it lazy
 
     with warnings.catch_warnings():
-        # One "NOUN seems not to be NE tag" warning per raw tag, and 0/0 warnings; both are expected here.
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # 0/0 warnings on empty predictions: expected
         scores = {
             "f1": f1_score(gold, pred),
             "precision": precision_score(gold, pred),
@@ -68,24 +66,36 @@ def tagging_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]
     return {name: 100.0 * float(value) for name, value in scores.items()}
 
 
-def first_subword_labels(
-    word_ids: Sequence[int | None], word_labels: Sequence[int], ignore_index: int = IGNORE_INDEX
-) -> list[int]:
-    """Token labels for training: the word's label on its first sub-word, ``ignore_index`` elsewhere.
+def udpos_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
+    """UD-POS P/R/F1 (x100) exactly as XTREME's published numbers: seqeval 0.0.12's chunking of the raw
+    UPOS tags (`xstilts.evaluate.chunking`), micro-averaged over the sentences. E.g. gold [CCONJ, SCONJ]
+    vs predicted [SCONJ, SCONJ] is 50.0 (seqeval 1.x: 66.7); a run of identical tags such as
+    [NOUN, NOUN] is one chunk."""
+    _check_tagging(gold, pred)
+    totals = [0, 0, 0]
+    for gold_seq, pred_seq in zip(gold, pred, strict=True):
+        for i, count in enumerate(sentence_counts(gold_seq, pred_seq, "legacy")):
+            totals[i] += count
+    return prf_from_counts(*totals)
 
-    ``word_ids`` is what a fast tokenizer's ``word_ids()`` returns (None on special tokens).
-    """
-    labels: list[int] = []
-    previous: int | None = None
-    for word_id in word_ids:
-        if word_id is None:
-            labels.append(ignore_index)
-        elif word_id != previous:
-            labels.append(int(word_labels[word_id]))
-        else:
-            labels.append(ignore_index)
-        previous = word_id
-    return labels
+
+# Tagging metric name -> how its chunks are read (`xstilts.evaluate.chunking`).
+TAGGING_READINGS: dict[str, Reading] = {"seqeval_f1": "seqeval", "udpos_f1": "legacy"}
+
+
+def tagging_scores(metric: str, gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
+    if metric == "udpos_f1":
+        return udpos_f1(gold, pred)
+    if metric == "seqeval_f1":
+        return tagging_f1(gold, pred)
+    raise ValueError(f"{metric!r} is not a span-F1 tagging metric ({', '.join(TAGGING_READINGS)})")
+
+
+def _check_tagging(gold: list[list[str]], pred: list[list[str]]) -> None:
+    _check_lengths(gold, pred, "gold", "pred")
+    for i, (gold_seq, pred_seq) in enumerate(zip(gold, pred, strict=True)):
+        if len(gold_seq) != len(pred_seq):
+            raise ValueError(f"sentence {i}: {len(gold_seq)} gold tags but {len(pred_seq)} predicted tags")
 
 
 def words_from_first_subwords(
@@ -124,7 +134,26 @@ def normalize_squad_answer(text: str) -> str:
 
 def squad_scores(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]) -> dict[str, float]:
     """Official SQuAD v1.1 EM/F1 (x100), max over gold answers; unanswered questions score 0."""
-    return _qa_scores(predictions, references, normalize_squad_answer, str.split)
+    return qa_totals(squad_example_scores(predictions, references))
+
+
+def squad_example_scores(
+    predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]
+) -> dict[str, dict[str, float]]:
+    """Per question: {"exact_match": 0 or 1, "f1": 0..1} (SQuAD v1.1); a question with no prediction
+    scores 0 on both (the script's "Unanswered question ... will receive score 0")."""
+    return _qa_example_scores(predictions, references, normalize_squad_answer, str.split)
+
+
+def qa_totals(per_question: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """EM/F1 (x100): the means over every reference question of its per-question scores."""
+    if not per_question:
+        raise ValueError("no reference questions to score")
+    n = len(per_question)
+    return {
+        "exact_match": 100.0 * sum(q["exact_match"] for q in per_question.values()) / n,
+        "f1": 100.0 * sum(q["f1"] for q in per_question.values()) / n,
+    }
 
 
 @cache
@@ -182,9 +211,18 @@ def mlqa_scores(
     predictions: Mapping[str, str], references: Mapping[str, Sequence[str]], lang: str
 ) -> dict[str, float]:
     """Official MLQA EM/F1 (x100) for answer language ``lang``; unanswered questions score 0."""
+    return qa_totals(mlqa_example_scores(predictions, references, lang))
+
+
+def mlqa_example_scores(
+    predictions: Mapping[str, str], references: Mapping[str, Sequence[str]], lang: str
+) -> dict[str, dict[str, float]]:
+    """Per question EM (0/1) and F1 (0..1) with MLQA's normalisation for answer language ``lang``."""
     if lang not in _MLQA_ARTICLES:
         raise ValueError(f"unknown MLQA language {lang!r}; expected one of {', '.join(MLQA_LANGUAGES)}")
-    return _qa_scores(predictions, references, lambda text: normalize_mlqa_answer(text, lang), str.split)
+    return _qa_example_scores(
+        predictions, references, lambda text: normalize_mlqa_answer(text, lang), str.split
+    )
 
 
 def _token_f1(pred_tokens: Sequence[str], gold_tokens: Sequence[str]) -> float:
@@ -196,25 +234,28 @@ def _token_f1(pred_tokens: Sequence[str], gold_tokens: Sequence[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _qa_scores(
+def _qa_example_scores(
     predictions: Mapping[str, str],
     references: Mapping[str, Sequence[str]],
     normalize: Callable[[str], str],
     tokenize: Callable[[str], list[str]],
-) -> dict[str, float]:
+) -> dict[str, dict[str, float]]:
     if not references:
         raise ValueError("no reference questions to score")
-    exact_match = f1 = 0.0
+    out: dict[str, dict[str, float]] = {}
     for qid, golds in references.items():
         if isinstance(golds, str) or not golds:
             raise ValueError(f"question {qid!r}: references must be a non-empty sequence of answer strings")
         if qid not in predictions:
+            out[qid] = {"exact_match": 0.0, "f1": 0.0}
             continue
         pred_norm = normalize(predictions[qid])
         gold_norms = [normalize(gold) for gold in golds]
-        exact_match += max(float(pred_norm == gold) for gold in gold_norms)
-        f1 += max(_token_f1(tokenize(pred_norm), tokenize(gold)) for gold in gold_norms)
-    return {"exact_match": 100.0 * exact_match / len(references), "f1": 100.0 * f1 / len(references)}
+        out[qid] = {
+            "exact_match": max(float(pred_norm == gold) for gold in gold_norms),
+            "f1": max(_token_f1(tokenize(pred_norm), tokenize(gold)) for gold in gold_norms),
+        }
+    return out
 
 
 # --------------------------------------------------------------------------- retrieval
@@ -228,7 +269,7 @@ def _l2_normalize(embeddings: np.ndarray) -> np.ndarray:
     return x / np.where(norms == 0.0, 1.0, norms)
 
 
-def _top_k_indices(block: np.ndarray, k: int) -> np.ndarray:
+def top_k_indices(block: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the k largest values per row, sorted descending; ties go to the lower index."""
     if k >= block.shape[1]:
         return np.argsort(-block, axis=1, kind="stable")
@@ -241,7 +282,12 @@ def _top_k_indices(block: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _knn(queries: np.ndarray, database: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+# (queries, database, k) -> (similarities [n, k] float64, indices [n, k] int64), best first, ties to the
+# lower database index.
+Knn = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+
+def exact_knn(queries: np.ndarray, database: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact inner-product kNN in row blocks, deterministic on ties.
 
     Products are float32, as faiss ``IndexFlatIP`` (and twice as fast as float64 on BUCC-sized inputs);
@@ -255,7 +301,7 @@ def _knn(queries: np.ndarray, database: np.ndarray, k: int) -> tuple[np.ndarray,
     block_rows = max(1, min(4096, 2**24 // max(1, database.shape[0])))
     for lo in range(0, queries.shape[0], block_rows):
         block = queries32[lo : lo + block_rows] @ database32_t
-        idx = _top_k_indices(block, k)
+        idx = top_k_indices(block, k)
         inds[lo : lo + block.shape[0]] = idx
         sims[lo : lo + block.shape[0]] = np.take_along_axis(block, idx, axis=1)
     return sims, inds
@@ -307,7 +353,8 @@ def bucc_candidates(
     src_texts: Sequence[str] | None = None,
     tgt_texts: Sequence[str] | None = None,
     k: int = 4,
-    duplicates: Literal["all", "drop"] = "all",
+    duplicates: Literal["all", "drop"] = "drop",
+    knn: Knn | None = None,
 ) -> list[Candidate]:
     """Mine candidate pairs as xtreme's ``mine_bitext`` (mode "mine", retrieval "max", margin "ratio").
 
@@ -316,19 +363,22 @@ def bucc_candidates(
     pair is kept only if neither its source nor its target was used by a higher-scoring pair; pairs with
     score <= 0 are dropped (the script's default ``threshold=0``). Returned best first.
 
-    With texts, identical (stripped) sentences share one row. ``duplicates="all"`` maps a mined row to
-    every id carrying that text (jiant's ``create_ids_map``); ``"drop"`` discards pairs whose source or
-    target text is repeated, as xtreme's ``read_sent2id`` does. Deviations: exact numpy brute force
-    instead of faiss (same float32 products), and ties are broken deterministically (lower index first;
-    forward matches before backward ones) where faiss/quicksort leave the order unspecified.
+    With texts, identical (stripped) sentences share one row. ``duplicates="drop"`` (the default, xtreme's
+    ``read_sent2id``) discards pairs whose source or target text is repeated on its side, after the
+    greedy matching (a repeated sentence still takes its partner out of the pool, as in the script);
+    ``"all"`` maps a mined row to every id carrying that text (jiant's ``create_ids_map``).
+    Deviations: exact numpy brute force instead of faiss (same float32 products), and ties are broken
+    deterministically (lower index first; forward matches before backward ones) where faiss/quicksort
+    leave the order unspecified.
     """
     if duplicates not in ("all", "drop"):
         raise ValueError(f"duplicates must be 'all' or 'drop', got {duplicates!r}")
     x_raw, src_groups = _unify(src_emb, src_ids, src_texts)
     y_raw, tgt_groups = _unify(tgt_emb, tgt_ids, tgt_texts)
     x, y = _l2_normalize(x_raw), _l2_normalize(y_raw)
-    fwd_sim, fwd_ind = _knn(x, y, k)
-    bwd_sim, bwd_ind = _knn(y, x, k)
+    search = knn or exact_knn
+    fwd_sim, fwd_ind = search(x, y, k)
+    bwd_sim, bwd_ind = search(y, x, k)
     fwd_mean, bwd_mean = fwd_sim.mean(axis=1), bwd_sim.mean(axis=1)
     fwd_best, fwd_score = _margin_best(fwd_sim, fwd_ind, fwd_mean, bwd_mean)
     bwd_best, bwd_score = _margin_best(bwd_sim, bwd_ind, bwd_mean, fwd_mean)
@@ -405,52 +455,89 @@ def bucc_scores(
     return {"precision": 100 * precision, "recall": 100 * recall, "f1": 100 * f1, "threshold": threshold}
 
 
+def bucc_extracted(candidates: Sequence[Candidate], threshold: float) -> set[tuple[str, str]]:
+    """The (source id, target id) pairs scoring >= ``threshold`` (xtreme ``bucc_extract``)."""
+    return {pair for pair, score in _best_score_per_pair(candidates).items() if score >= threshold}
+
+
 def _f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def tatoeba_predictions(src_emb: np.ndarray, tgt_emb: np.ndarray) -> list[int]:
-    """Index of the most cosine-similar target row for each source row; ties go to the LOWEST index.
+TatoebaDirection = Literal["en-xx", "xx-en"]
+TATOEBA_DIRECTIONS: tuple[str, ...] = ("en-xx", "xx-en")
 
-    Same ranking as xtreme's faiss ``IndexFlatL2`` on L2-normalised vectors (L2^2 = 2 - 2 cos).
+
+def nearest_neighbours(queries: np.ndarray, index: np.ndarray) -> list[int]:
+    """Row of ``index`` most cosine-similar to each query row; ties go to the LOWEST index row.
+
+    Same ranking as xtreme's faiss ``IndexFlatL2`` on L2-normalised vectors (L2^2 = 2 - 2 cos), whose
+    exhaustive scan also keeps the first of equally distant rows.
     """
-    _, inds = _knn(_l2_normalize(src_emb), _l2_normalize(tgt_emb), 1)
+    _, inds = exact_knn(_l2_normalize(queries), _l2_normalize(index), 1)
     return [int(i) for i in inds[:, 0]]
 
 
-def tatoeba_accuracy(src_emb: np.ndarray, tgt_emb: np.ndarray, gold_target_index: Sequence[int]) -> float:
-    """Accuracy (x100) of cosine nearest-neighbour retrieval; ties go to the lowest target index."""
-    return accuracy(tatoeba_predictions(src_emb, tgt_emb), [int(i) for i in gold_target_index])
+def tatoeba_predictions(
+    foreign_emb: np.ndarray, english_emb: np.ndarray, direction: TatoebaDirection = "en-xx"
+) -> list[int]:
+    """Tatoeba retrieval on gold-aligned rows (foreign row i translates English row i).
+
+    ``en-xx`` (XTREME's ``similarity_search(x=foreign, y=english)``, the default): the foreign sentences
+    are indexed and each ENGLISH sentence queries them; returns, per English row, the foreign row it
+    retrieves. ``xx-en`` (LASER's and jiant's direction): each foreign row retrieves an English row.
+    """
+    if direction == "en-xx":
+        return nearest_neighbours(english_emb, foreign_emb)
+    if direction == "xx-en":
+        return nearest_neighbours(foreign_emb, english_emb)
+    raise ValueError(
+        f"unknown Tatoeba direction {direction!r}; expected one of {', '.join(TATOEBA_DIRECTIONS)}"
+    )
+
+
+def rank_candidates(scores: np.ndarray, k: int) -> np.ndarray:
+    """Top-``k`` candidate columns per query row, best first; equal scores rank by ascending index.
+
+    The one ranking both the metric and the prediction files use.
+    """
+    matrix = np.asarray(scores, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ValueError(f"scores must be 2-D (queries x candidates), got shape {matrix.shape}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return top_k_indices(matrix, min(k, matrix.shape[1]))
+
+
+def average_precision_at_k(ranked: Sequence[object], relevant: Collection[object], k: int = 20) -> float:
+    """AP@k in [0, 1] as xtreme's ``average_precision_at_k``: sum over the hits in the first k of
+    (hits so far / rank), divided by min(|relevant|, k). A repeated prediction counts once. A query with
+    no relevant candidate in the pool scores 0 (Mewsli-X's evaluation: its gold never matches)."""
+    if not relevant:
+        return 0.0
+    hits, total, seen = 0, 0.0, set()
+    for rank, candidate in enumerate(list(ranked)[:k], start=1):
+        if candidate in relevant and candidate not in seen:
+            hits += 1
+            total += hits / rank
+        seen.add(candidate)
+    return total / min(len(relevant), k)
 
 
 def mean_average_precision_at_k(
     scores: np.ndarray, relevant: Sequence[Collection[int]], k: int = 20
 ) -> float:
-    """mAP@k (x100) as xtreme's ``mean_avg_prec_at_k`` (LAReQA); with one gold entity it is Mewsli-X MRR@20.
-
-    AP@k = sum over hits in the top k of (hits so far / rank), divided by min(|relevant|, k).
-    Ties: candidates with equal scores are ranked by ascending index (stable sort). The script's
-    ``argsort()[::-1]`` leaves tie order to numpy's unstable quicksort.
-    """
-    matrix = np.asarray(scores, dtype=np.float64)
-    if matrix.ndim != 2:
-        raise ValueError(f"scores must be 2-D (queries x candidates), got shape {matrix.shape}")
-    _check_lengths(matrix, relevant, "score rows", "relevant sets")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    average_precisions = []
-    for row, targets in zip(matrix, relevant, strict=True):
-        if not targets:
-            raise ValueError("every query needs at least one relevant candidate")
-        ranked = _top_k_indices(row[None, :], k)[0]
-        hits = 0
-        total = 0.0
-        for rank, candidate in enumerate(ranked, start=1):
-            if int(candidate) in targets:
-                hits += 1
-                total += hits / rank
-        average_precisions.append(total / min(len(targets), k))
-    return 100.0 * float(np.mean(average_precisions))
+    """mAP@k (x100) as xtreme's ``mean_avg_prec_at_k`` (LAReQA); with one gold entity it is Mewsli-X's
+    MRR@20. Rankings from `rank_candidates` (ties: ascending index, where the script's
+    ``argsort()[::-1]`` leaves them to numpy's unstable sort). A query whose relevant set is empty (its
+    gold is not in the pool) counts with 0, as Mewsli-X's official evaluation scores it."""
+    ranked = rank_candidates(scores, k)
+    _check_lengths(ranked, relevant, "score rows", "relevant sets")
+    values = [
+        average_precision_at_k([int(c) for c in row], targets, k)
+        for row, targets in zip(ranked, relevant, strict=True)
+    ]
+    return 100.0 * float(np.mean(values))
 
 
 # --------------------------------------------------------------------------- aggregation

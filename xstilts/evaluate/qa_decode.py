@@ -1,4 +1,5 @@
-"""Extractive-QA span decoding across doc-stride windows, and answer labelling for training (numpy only).
+"""Extractive-QA span decoding across doc-stride windows (numpy only); the training labels are made by
+`xstilts.data.labels.char_span_to_token_positions`.
 
 Decoding follows Hugging Face's ``postprocess_qa_predictions`` (SQuAD v1 path): per window, the top
 ``n_best`` start and end logits are paired; a pair is valid when both tokens are context tokens,
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-Offset = Sequence[int] | None
+from xstilts.data.labels import Offset
 
 
 def is_context_offset(offset: Offset) -> bool:
@@ -104,32 +105,3 @@ def decode_qa(
                 best = span
         predictions[example_id] = "" if best is None else context[best[1] : best[2]]
     return predictions
-
-
-def char_span_to_token_positions(
-    offsets: Sequence[Offset],
-    sequence_ids: Sequence[int | None],
-    answer_start_char: int,
-    answer_text: str,
-    context_sequence_id: int = 1,
-    cls_index: int = 0,
-) -> tuple[int, int]:
-    """Training labels (start_token, end_token) of an answer in one window, as HF ``prepare_train_features``.
-
-    Returns (cls_index, cls_index) when the answer is not entirely inside this window's context.
-    ``sequence_ids`` is the tokenizer's ``sequence_ids()``; the context is sequence 1 when the question
-    comes first (pass 0 otherwise).
-    """
-    if len(offsets) != len(sequence_ids):
-        raise ValueError(f"{len(offsets)} offsets but {len(sequence_ids)} sequence ids")
-    context: list[tuple[int, int, int]] = []  # (token index, start char, end char)
-    for i, (offset, seq_id) in enumerate(zip(offsets, sequence_ids, strict=True)):
-        if seq_id == context_sequence_id and offset is not None:
-            context.append((i, int(offset[0]), int(offset[1])))
-    start_char = answer_start_char
-    end_char = answer_start_char + len(answer_text)
-    if not context or not (context[0][1] <= start_char and context[-1][2] >= end_char):
-        return cls_index, cls_index
-    start_token = max(i for i, tok_start, _ in context if tok_start <= start_char)
-    end_token = min(i for i, _, tok_end in context if tok_end >= end_char)
-    return start_token, end_token

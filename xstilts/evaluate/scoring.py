@@ -1,62 +1,62 @@
 """Model outputs -> predictions and metrics, per format, with the official metric of each task.
 
 Metric names (`TaskDef.metric`): accuracy, accuracy_f1 ((acc + F1) / 2, QQP / MRPC), mcc (CoLA),
-pearson_spearman (STS-B), seqeval_f1, token_accuracy (CCG, jiant), squad, squad_v2, mlqa. Retrieval
-metrics (tatoeba_accuracy, bucc_f1, map@20) are computed from embeddings in `xstilts.phases.evaluate`.
+pearson_spearman (STS-B), seqeval_f1 (PAN-X), udpos_f1 (UD-POS as XTREME scores it), token_accuracy
+(CCG, jiant), squad, squad_v2, mlqa. Retrieval metrics (tatoeba_accuracy, bucc_f1, map@20) are computed
+from embeddings in `xstilts.phases.evaluate`.
+
+Every prediction record carries `unit` and `stats` (`xstilts.evaluate.statistics`): what the report's
+paired bootstrap resamples, summing to the headline metric; metrics carry `units`, the number of units.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from xstilts.data.features import Feature
 from xstilts.evaluate import metrics as m
+from xstilts.evaluate.chunking import sentence_counts
 from xstilts.evaluate.qa_decode import best_span_in_window, decode_qa
-from xstilts.tasks import Format, TaskDef
+from xstilts.tasks import TaskDef
+
+Scored = tuple[dict[str, float], list[dict[str, Any]]]
+# (task, examples, features, model outputs, language) -> (metrics with a headline `score`, records)
+Scorer = Callable[[TaskDef, list[dict], list[Feature], list[Any], str], Scored]
 
 
 def score(
     task: TaskDef, examples: list[dict], features: list[Feature], outputs: list[Any], lang: str = "en"
-) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """(metrics with a headline `score`, one prediction record per example)."""
-    fmt = task.format
-    if fmt in (Format.CLASSIFICATION, Format.MULTIPLE_CHOICE):
-        return _score_classes(task, examples, outputs)
-    if fmt is Format.REGRESSION:
-        return _score_regression(examples, outputs)
-    if fmt is Format.TAGGING:
-        return _score_tagging(task, examples, features, outputs)
-    if fmt is Format.SPAN_QA:
-        return _score_qa(task, examples, features, outputs, lang)
-    raise ValueError(f"format {fmt.value} is not scored from model outputs")
+) -> Scored:
+    """(metrics with a headline `score`, one prediction record per example), by the task's metric."""
+    scorer = SCORERS.get(task.metric)
+    if scorer is None:
+        raise ValueError(f"metric {task.metric!r} of {task.name} is not scored from model outputs")
+    return scorer(task, examples, features, outputs, lang)
 
 
 # ---- classification, multiple choice, regression -------------------------------------------------
 
 
 def _score_classes(
-    task: TaskDef, examples: list[dict], outputs: list[Any]
+    task: TaskDef, examples: list[dict], outputs: list[Any], headline: Callable[[list[int], list[int]], dict]
 ) -> tuple[dict[str, float], list[dict]]:
     preds = [int(outputs[i]) for i in range(len(examples))]
     gold = [int(e["label"]) for e in examples]
-    metrics = {"accuracy": m.accuracy(preds, gold)}
-    if task.metric == "accuracy_f1":
-        metrics["f1"] = _binary_f1(preds, gold)
-        metrics["score"] = (metrics["accuracy"] + metrics["f1"]) / 2
-    elif task.metric == "mcc":
-        metrics["mcc"] = matthews_corrcoef(preds, gold)
-        metrics["score"] = metrics["mcc"]
-    else:
-        metrics["score"] = metrics["accuracy"]
+    metrics = {"accuracy": m.accuracy(preds, gold), **headline(preds, gold)}
+    metrics.setdefault("score", metrics["accuracy"])
     names = task.labels
 
     def name(index: int) -> str | int:
         return names[index] if 0 <= index < len(names) else index  # SIQA's 3 choices under XCOPA's names
 
-    records = [{"prediction": name(p), "label": name(g)} for p, g in zip(preds, gold, strict=True)]
+    metrics["units"] = len(gold)
+    records = [
+        {"unit": i, "prediction": name(p), "label": name(g), "stats": {"score": int(p == g)}}
+        for i, (p, g) in enumerate(zip(preds, gold, strict=True))
+    ]
     return metrics, records
 
 
@@ -66,6 +66,16 @@ def _score_regression(examples: list[dict], outputs: list[Any]) -> tuple[dict[st
     pearson, spearman = pearson_r(preds, gold), pearson_r(_ranks(preds), _ranks(gold))
     metrics = {"pearson": pearson, "spearman": spearman, "score": (pearson + spearman) / 2}
     return metrics, [{"prediction": float(p), "label": float(g)} for p, g in zip(preds, gold, strict=True)]
+
+
+def _accuracy_f1(preds: list[int], gold: list[int]) -> dict[str, float]:
+    f1 = _binary_f1(preds, gold)
+    return {"f1": f1, "score": (m.accuracy(preds, gold) + f1) / 2}
+
+
+def _mcc(preds: list[int], gold: list[int]) -> dict[str, float]:
+    mcc = matthews_corrcoef(preds, gold)
+    return {"mcc": mcc, "score": mcc}
 
 
 def _binary_f1(preds: list[int], gold: list[int]) -> float:
@@ -111,23 +121,36 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 
 def _score_tagging(
-    task: TaskDef, examples: list[dict], features: list[Feature], outputs: list[Any]
+    task: TaskDef, examples: list[dict], features: list[Feature], outputs: list[Any], span_f1: bool = True
 ) -> tuple[dict[str, float], list[dict]]:
     names = task.labels
-    gold_tags, pred_tags, records = [], [], []
+    gold_tags, pred_tags = [], []
     for e, f, out in zip(examples, features, outputs, strict=True):
         words = m.words_from_first_subwords(f["word_ids"], out, num_words=len(e["tokens"]))
         gold_tags.append([names[t] for t in e["tags"]])
         pred_tags.append([names[t] for t in words])
-        records.append({"tokens": e["tokens"], "prediction": pred_tags[-1], "label": gold_tags[-1]})
-    if task.metric == "token_accuracy":
+    if not span_f1:  # token accuracy (CCG)
         flat_pred = [t for seq in pred_tags for t in seq]
         flat_gold = [t for seq in gold_tags for t in seq]
         metrics = {"accuracy": m.accuracy(flat_pred, flat_gold)}
         metrics["score"] = metrics["accuracy"]
-        return metrics, records
-    metrics = m.tagging_f1(gold_tags, pred_tags)
-    metrics["score"] = metrics["f1"]
+        per_sentence = [
+            {"correct": sum(p == g for p, g in zip(ps, gs, strict=True)), "total": len(gs)}
+            for ps, gs in zip(pred_tags, gold_tags, strict=True)
+        ]
+    else:
+        metrics = m.tagging_scores(task.metric, gold_tags, pred_tags)
+        metrics["score"] = metrics["f1"]
+        reading = m.TAGGING_READINGS[task.metric]
+        per_sentence = []
+        for gs, ps in zip(gold_tags, pred_tags, strict=True):
+            correct, predicted, gold = sentence_counts(gs, ps, reading)
+            per_sentence.append({"correct": correct, "predicted": predicted, "gold": gold})
+    metrics["units"] = len(examples)
+    records = [
+        {"unit": i, "tokens": e["tokens"], "prediction": p, "label": g, "stats": stats}
+        for i, (e, p, g, stats) in enumerate(zip(examples, pred_tags, gold_tags, per_sentence, strict=True))
+    ]
     return metrics, records
 
 
@@ -135,26 +158,38 @@ def _score_tagging(
 
 
 def _score_qa(
-    task: TaskDef, examples: list[dict], features: list[Feature], outputs: list[Any], lang: str
+    examples: list[dict],
+    features: list[Feature],
+    outputs: list[Any],
+    lang: str,
+    *,
+    unanswerable: bool = False,
+    mlqa: bool = False,
 ) -> tuple[dict[str, float], list[dict]]:
+    """`unanswerable`: SQuAD v2 (an empty answer may win); `mlqa`: MLQA's per-language normalisation."""
     contexts = {e["id"]: e["context"] for e in examples}
     qa_features = [{"example_id": f["example_id"], "offsets": f["offsets"]} for f in features]
     starts, ends = [o[0] for o in outputs], [o[1] for o in outputs]
     refs = {e["id"]: e["answers"]["text"] for e in examples}
-    if task.metric == "squad_v2":
+    if unanswerable:
         predictions = decode_qa_with_null(qa_features, starts, ends, contexts)
+        per_question = squad_v2_example_scores(predictions, refs)
         metrics = squad_v2_scores(predictions, refs)
     else:
         predictions = decode_qa(qa_features, starts, ends, contexts)
-        metrics = (
-            m.mlqa_scores(predictions, refs, lang)
-            if task.metric == "mlqa"
-            else m.squad_scores(predictions, refs)
+        per_question = (
+            m.mlqa_example_scores(predictions, refs, lang)
+            if mlqa
+            else m.squad_example_scores(predictions, refs)
         )
+        metrics = m.qa_totals(per_question)
     metrics["score"] = (metrics["f1"] + metrics["exact_match"]) / 2
+    metrics["units"] = len(refs)
     records = [
-        {"id": e["id"], "prediction": predictions[e["id"]], "answers": e["answers"]["text"]} for e in examples
-    ]
+        {"unit": e["id"], "id": e["id"], "prediction": predictions.get(e["id"], ""),
+         "answers": e["answers"]["text"], "stats": per_question[e["id"]]}
+        for e in examples
+    ]  # fmt: skip
     return metrics, records
 
 
@@ -186,6 +221,21 @@ def decode_qa_with_null(
     return predictions
 
 
+def squad_v2_example_scores(
+    predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]
+) -> dict[str, dict[str, float]]:
+    """Per question EM (0/1) and F1 (0..1) of SQuAD v2.0 (see `squad_v2_scores`)."""
+    out = {}
+    for qid, golds in references.items():
+        gold_norms = [m.normalize_squad_answer(g) for g in golds if m.normalize_squad_answer(g)] or [""]
+        pred = m.normalize_squad_answer(predictions.get(qid, ""))
+        out[qid] = {
+            "exact_match": max(float(pred == g) for g in gold_norms),
+            "f1": max(_v2_token_f1(pred.split(), g.split()) for g in gold_norms),
+        }
+    return out
+
+
 def squad_v2_scores(
     predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]
 ) -> dict[str, float]:
@@ -215,3 +265,19 @@ def _v2_token_f1(pred: list[str], gold: list[str]) -> float:
         return 0.0
     precision, recall = common / len(pred), common / len(gold)
     return 2 * precision * recall / (precision + recall)
+
+
+# One scorer per metric name a task entry may give (`TaskDef.metric`); retrieval metrics are in
+# `xstilts.phases.evaluate.RETRIEVAL`, and `mlm_loss` is a training loss, never scored here.
+SCORERS: dict[str, Scorer] = {
+    "accuracy": lambda t, e, f, o, lang: _score_classes(t, e, o, lambda p, g: {}),
+    "accuracy_f1": lambda t, e, f, o, lang: _score_classes(t, e, o, _accuracy_f1),
+    "mcc": lambda t, e, f, o, lang: _score_classes(t, e, o, _mcc),
+    "pearson_spearman": lambda t, e, f, o, lang: _score_regression(e, o),
+    "seqeval_f1": lambda t, e, f, o, lang: _score_tagging(t, e, f, o),
+    "udpos_f1": lambda t, e, f, o, lang: _score_tagging(t, e, f, o),
+    "token_accuracy": lambda t, e, f, o, lang: _score_tagging(t, e, f, o, span_f1=False),
+    "squad": lambda t, e, f, o, lang: _score_qa(e, f, o, lang),
+    "mlqa": lambda t, e, f, o, lang: _score_qa(e, f, o, lang, mlqa=True),
+    "squad_v2": lambda t, e, f, o, lang: _score_qa(e, f, o, lang, unanswerable=True),
+}

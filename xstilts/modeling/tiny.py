@@ -1,6 +1,7 @@
 """The offline tiny encoder: a Unigram tokenizer trained on the fixture text of every fixture language,
-wrapped as `XLMRobertaTokenizerFast`, and a random-init `XLMRobertaConfig` model. Saved in
-`save_pretrained` format, so every `Auto*` class reloads it with `HF_HUB_OFFLINE=1`."""
+wrapped as `XLMRobertaTokenizerFast`, and a random-init `XLMRobertaConfig` model with its masked-LM head
+(as a hub checkpoint has one). Saved in `save_pretrained` format, so every `Auto*` class reloads it with
+`HF_HUB_OFFLINE=1`: `AutoModel` the encoder, `AutoModelForMaskedLM` the encoder and the same LM head."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+SCORE_DIGITS = 2  # near-tied pieces swap scores (about 1e-5 apart) between runs: rounded, they tie
 
 
 def train_tokenizer(lines: list[str], vocab_size: int):
@@ -22,6 +24,7 @@ def train_tokenizer(lines: list[str], vocab_size: int):
         vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>", shrinking_factor=0.75
     )
     tok.train_from_iterator(lines, trainer=trainer)
+    tok.model = _canonical_unigram(tok)
     from tokenizers.processors import TemplateProcessing
 
     tok.post_processor = TemplateProcessing(
@@ -41,10 +44,29 @@ def train_tokenizer(lines: list[str], vocab_size: int):
     )
 
 
+def _canonical_unigram(tok):
+    """The trained Unigram model with its pieces in a canonical order and its scores rounded.
+
+    The trainer learns the same pieces with the same scores every time, but in an order (and with
+    last-digit score noise) that changes from run to run (Rust hash maps), so token ids differed between
+    two builds of the same tiny encoder. Specials keep their places; the rest sort by score, then text."""
+    import json
+
+    from tokenizers import models
+
+    model = json.loads(tok.to_str())["model"]
+    vocab = [(piece, round(score, SCORE_DIGITS)) for piece, score in model["vocab"]]
+    specials = [entry for entry in vocab if entry[0] in SPECIAL_TOKENS]
+    rest = sorted((entry for entry in vocab if entry[0] not in SPECIAL_TOKENS), key=lambda e: (-e[1], e[0]))
+    ordered = specials + rest
+    unk = next(i for i, (piece, _) in enumerate(ordered) if piece == "<unk>")
+    return models.Unigram(ordered, unk_id=unk, byte_fallback=model.get("byte_fallback", False))
+
+
 def build_tiny_encoder(out_dir: Path, lines: list[str], spec: dict[str, Any]) -> Path:
-    """Train the tokenizer, build a random-init XLM-R-shaped encoder (seeded), save both to `out_dir`."""
+    """Train the tokenizer, build a random-init XLM-R-shaped masked LM (seeded), save both to `out_dir`."""
     import torch
-    from transformers import AutoModel, XLMRobertaConfig
+    from transformers import AutoModelForMaskedLM, XLMRobertaConfig
 
     tokenizer = train_tokenizer(lines, spec.get("vocab_size", 2000))
     config = XLMRobertaConfig(
@@ -59,7 +81,7 @@ def build_tiny_encoder(out_dir: Path, lines: list[str], spec: dict[str, Any]) ->
         eos_token_id=tokenizer.eos_token_id,
     )
     torch.manual_seed(spec.get("init_seed", 0))
-    model = AutoModel.from_config(config, add_pooling_layer=False)
+    model = AutoModelForMaskedLM.from_config(config)
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

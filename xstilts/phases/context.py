@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from xstilts.errors import PhaseFailedError
+from pydantic import ValidationError
+
+from xstilts.errors import PhaseFailedError, UntrustedContentError
 from xstilts.plan.phase import Phase, phase_prefix, spec_key
 from xstilts.store import Store, join_key
 from xstilts.store.complete import fetch_complete, is_complete
@@ -32,13 +34,35 @@ def staging_root() -> Path:
 
 
 def read_phase(store: Store, address: str) -> Phase:
+    """The phase spec stored under `address`, trusted only if its content hashes to that address: an
+    edited spec (another language list, another input) would otherwise commit its results under the
+    original phase's name. Raises UntrustedContentError (exit 3) on any mismatch."""
+    key = spec_key(address)  # validates the address before it names anything
     try:
-        return Phase.model_validate_json(store.get_text(spec_key(address)))
+        text = store.get_text(key)
     except FileNotFoundError:
         raise PhaseFailedError(
-            f"no phase spec {spec_key(address)} in {store.describe()}: submit the sweep to this store first "
+            f"no phase spec {key} in {store.describe()}: submit the sweep to this store first "
             "(`xstilts sweep submit FILE --store URI`)"
         ) from None
+    where = f"{store.describe()}/{key}"
+    fix = "delete it and submit the sweep again, which writes it anew"
+    try:
+        phase = Phase.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise UntrustedContentError(
+            f"{where} is not a valid phase spec (field '{field}': {first['msg']}); it is not used "
+            f"(fix: {fix})"
+        ) from None
+    computed = phase.computed_address()
+    if phase.address != address or computed != address:
+        raise UntrustedContentError(
+            f"{where} does not match its address: its content hashes to {computed} and names itself "
+            f"{phase.address}, not {address}; the spec was edited or damaged and is not used (fix: {fix})"
+        )
+    return phase
 
 
 class _Tee:
@@ -81,7 +105,8 @@ class PhaseContext:
         self.log_path = self.staging / "logs" / LOG_NAME
 
     @property
-    def config(self) -> dict[str, Any]:
+    def config(self) -> Any:
+        """The phase's config: the model of its kind (plan/configs.py), read by attribute."""
         return self.phase.config
 
     def upstream(self, role: str) -> Phase:

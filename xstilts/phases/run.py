@@ -7,16 +7,23 @@ import fcntl
 import os
 import platform
 import shutil
+import signal
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from xstilts import __version__
-from xstilts.errors import PhaseFailedError
+from xstilts.errors import EXIT_PREEMPTED, PhaseFailedError
 from xstilts.phases.context import LOG_NAME, PhaseContext, read_phase, staging_root
+from xstilts.plan.phase import Phase, check_address
+from xstilts.spec.kinds import KINDS
 from xstilts.store import Store, open_store
 from xstilts.store.complete import commit_dir, is_complete
+from xstilts.store.lease import Lease, LeaseRecord
 from xstilts.train.progress import ProgressLog
 
 
@@ -54,47 +61,73 @@ def lineage(ctx: PhaseContext, started: float) -> dict[str, Any]:
         "kind": ctx.phase.kind,
         "address": ctx.phase.address,
         "inputs": inputs,
-        "config": ctx.phase.config,
+        "config": ctx.phase.config.dump(),
         "xstilts_version": __version__,
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,
         "image": os.environ.get("XSTILTS_IMAGE"),
         "git_revision": _git_revision(),
         "host": platform.node(),
+        "torch_threads": torch.get_num_threads(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
 
 def _dispatch(ctx: PhaseContext) -> dict[str, Any]:
-    from xstilts.phases import analysis, encoder, evaluate, training
-
-    runners = {
-        "encoder": encoder.run,
-        "mlm": training.run_mlm,
-        "intermediate": training.run_intermediate,
-        "target": training.run_target,
-        "evaluate": evaluate.run,
-        "analysis": analysis.run,
-    }
-    return runners[ctx.phase.kind](ctx)
+    return KINDS[ctx.phase.kind].resolve_runner()(ctx)
 
 
-def _hold_lock(address: str):
+def lock_root() -> Path:
+    return Path(os.environ.get("XSTILTS_LOCK_DIR") or staging_root() / "locks").resolve()
+
+
+def _hold_lock(address: str, progress: ProgressLog):
     """An exclusive lock held while the phase runs, so a restarted local controller adopts the process
-    instead of starting the phase twice. Raises if another process runs this phase."""
-    directory = Path(os.environ.get("XSTILTS_LOCK_DIR") or staging_root() / "locks")
-    directory.mkdir(parents=True, exist_ok=True)
-    handle = open(directory / f"{address}.lock", "a")  # noqa: SIM115 - held for the process lifetime
+    instead of starting the phase twice. If another process on this machine runs the phase, wait for it
+    to end (the caller then finds the phase complete, or runs it if that process died)."""
+    root = lock_root()
+    path = (root / f"{check_address(address)}.lock").resolve()
+    if path.parent != root:  # unreachable for a checked address; the lock never names a file elsewhere
+        raise PhaseFailedError(f"lock path {path} is outside the lock directory {root}")
+    root.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held for the process lifetime
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        handle.close()
-        raise PhaseFailedError(f"phase {address} is already running in another process") from None
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        progress.event("waiting", reason=f"running in another process on this machine (pid {holder})")
+        fcntl.flock(handle, fcntl.LOCK_EX)  # until that process ends, whichever way
+    handle.seek(0)
     handle.truncate(0)
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+_committed = threading.Event()  # set once this process committed its phase: SIGTERM no longer stops it
+
+
+@contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM ends the phase with the retryable exit code through the normal unwinding (the lease is
+    given up, logs are copied), outside the training loop too, which saves a checkpoint first itself.
+    Once the phase is committed, SIGTERM changes nothing: the process ends as a success."""
+    _committed.clear()
+
+    def stop(_signum: int, _frame: Any) -> None:
+        if not _committed.is_set():
+            raise SystemExit(EXIT_PREEMPTED)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _rank() -> int:
@@ -102,27 +135,54 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-TRAINING_KINDS = ("mlm", "intermediate", "target")
-
-
 def run_phase(address: str, store: Store | str) -> str:
-    """Run one phase and commit it. Returns 'done' or 'skipped' (already complete).
+    """Run one phase and commit it. Returns 'done' or 'skipped' (already complete, or completed by
+    another runner while this one waited for the phase's lease).
 
-    Under a multi-process launch every rank trains; rank 0 alone holds the lock, logs, writes the
+    The address is checked before anything else (no path or key is built from unchecked text). Under a
+    multi-process launch every rank trains; rank 0 alone holds the lock and the lease, logs, writes the
     outputs and commits them."""
+    check_address(address)
     store = open_store(store) if isinstance(store, str) else store
     if _rank() != 0:
         return _run_worker(address, store)
-    lock = _hold_lock(address)
+    phase = read_phase(store, address)
+    progress = ProgressLog(phase.name)
+    with _sigterm_exits():
+        lock = _hold_lock(address, progress)
+        try:
+            return _run_leased(phase, store, progress)
+        finally:
+            lock.close()
+
+
+def _run_leased(phase: Phase, store: Store, progress: ProgressLog) -> str:
+    """Take the phase's lease in the store (waiting while another runner, anywhere, holds it), run the
+    phase, commit it, give the lease up."""
+    if is_complete(store, phase.prefix):
+        progress.event("skipped", reason="already complete")
+        return "skipped"
+    lease = Lease(store, phase.address, owner=phase.name)
+
+    def waiting(holder: LeaseRecord) -> None:
+        progress.event("waiting", reason=f"running elsewhere: {holder.describe()}")
+
+    if not lease.acquire(give_up=lambda: is_complete(store, phase.prefix), on_wait=waiting):
+        progress.event("skipped", reason="completed by another runner")
+        return "skipped"
     try:
-        return _run_locked(address, store)
+        if is_complete(store, phase.prefix):  # completed between the first check and the lease
+            progress.event("skipped", reason="already complete")
+            return "skipped"
+        lease.keep_renewed()
+        return _run_locked(phase, store, progress, lease)
     finally:
-        lock.close()
+        lease.release()
 
 
 def _run_worker(address: str, store: Store) -> str:
     phase = read_phase(store, address)
-    if phase.kind not in TRAINING_KINDS or is_complete(store, phase.prefix):
+    if not KINDS[phase.kind].trains or is_complete(store, phase.prefix):
         return "skipped"
     with open(os.devnull, "w") as quiet:
         staging = staging_root() / address
@@ -138,12 +198,8 @@ def _run_worker(address: str, store: Store) -> str:
     return "done"
 
 
-def _run_locked(address: str, store: Store) -> str:
-    phase = read_phase(store, address)
-    progress = ProgressLog(phase.name)
-    if is_complete(store, phase.prefix):
-        progress.event("skipped", reason="already complete")
-        return "skipped"
+def _run_locked(phase: Phase, store: Store, progress: ProgressLog, lease: Lease) -> str:
+    address = phase.address
     staging = staging_root() / address
     ctx = PhaseContext(store=store, phase=phase, staging=staging, progress=progress)
     missing = ctx.inputs_complete()
@@ -161,7 +217,9 @@ def _run_locked(address: str, store: Store) -> str:
         ctx.stop_logs()
     (ctx.out / "logs").mkdir(exist_ok=True)
     shutil.copyfile(ctx.log_path, ctx.out / "logs" / LOG_NAME)
+    lease.verify()  # a runner whose lease was taken over commits nothing
     commit_dir(store, ctx.out, phase.prefix)
+    _committed.set()
     progress.event("committed", prefix=phase.prefix)
     shutil.rmtree(staging, ignore_errors=True)
     return "done"

@@ -1,11 +1,10 @@
 """Sweep -> phase DAG with content addresses; dedupe; topological order."""
 
 from xstilts.plan.expand import BASELINE, Plan, Run, expand
-from xstilts.plan.phase import KIND_ORDER, Phase, content_address, phase_prefix, spec_key
+from xstilts.plan.phase import Phase, content_address, phase_prefix, spec_key
 
 __all__ = [
     "BASELINE",
-    "KIND_ORDER",
     "Phase",
     "Plan",
     "Run",

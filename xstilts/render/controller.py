@@ -11,9 +11,9 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from xstilts.render.job import failure_policy, restricted_security
-from xstilts.render.names import controller_name, label_value
-from xstilts.render.settings import ClusterSettings, ResourcePreset
+from xstilts.render.job import STORE_LABEL, SWEEP_LABEL, failure_policy, restricted_security
+from xstilts.render.names import controller_name, label_value, store_id
+from xstilts.spec.cluster import ClusterSettings, ResourcePreset
 
 SWEEP_DIR = "/etc/xstilts/sweep"
 SWEEP_KEY = "sweep.yaml"
@@ -22,13 +22,14 @@ CACHE = "/var/cache/xstilts/cache"
 DEFAULT_PRESET = ResourcePreset(cpu="500m", memory="1Gi", shm_size="64Mi")
 
 
-def controller_labels(sweep_name: str) -> dict[str, str]:
-    # No xstilts.io/address: the backend's per-pass listing of phase Jobs skips the controller.
+def controller_labels(sweep_name: str, store_uri: str) -> dict[str, str]:
+    # No xstilts.io/address: the backend's listing and watch of phase Jobs skip the controller.
     return {
         "app.kubernetes.io/name": "xstilts",
         "app.kubernetes.io/managed-by": "xstilts",
         "app.kubernetes.io/component": "controller",
-        "xstilts.io/sweep": label_value(sweep_name),
+        SWEEP_LABEL: label_value(sweep_name),
+        STORE_LABEL: store_id(store_uri),
         "xstilts.io/phase": "controller",
     }
 
@@ -40,9 +41,9 @@ def controller_args(store_uri: str) -> list[str]:
 def render_controller(
     sweep_file_text: str, sweep_name: str, store_uri: str, settings: ClusterSettings
 ) -> list[Any]:
-    """[ConfigMap, Job], both named `xst-controller-<sweep>`."""
-    name = controller_name(sweep_name)
-    labels = controller_labels(sweep_name)
+    """[ConfigMap, Job], both named `xst-controller-<sweep>-<store id>`."""
+    name = controller_name(sweep_name, store_uri)
+    labels = controller_labels(sweep_name, store_uri)
     preset = settings.presets.get("controller") or DEFAULT_PRESET
     meta = k8s.V1ObjectMeta(name=name, namespace=settings.namespace, labels=labels)
     config_map = k8s.V1ConfigMap(

@@ -17,21 +17,22 @@ from xstilts.errors import EXIT_CONFIG
 from xstilts.plan.phase import Phase
 from xstilts.render import deepspeed
 from xstilts.render.dump import freeze
-from xstilts.render.names import job_name, label_value, service_name
-from xstilts.render.settings import ClusterSettings, ResourcePreset
+from xstilts.render.names import job_name, label_value, service_name, store_id
+from xstilts.spec.cluster import ClusterSettings, ResourcePreset
+from xstilts.spec.kinds import KINDS
 
 CONTAINER = "phase"
 STAGING = "/var/lib/xstilts/staging"
 HF_HOME = "/var/cache/xstilts/hf"
 CACHE = "/var/cache/xstilts/cache"
-ACCELERATE_CONFIG_DIR = "/etc/xstilts/accelerate"
 RENDEZVOUS_PORT = 29500
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+SWEEP_LABEL = "xstilts.io/sweep"
+ADDRESS_LABEL = "xstilts.io/address"
+# The short hash of the store URI (names.store_id): a Job belongs to one store.
+STORE_LABEL = "xstilts.io/store"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-# Only these kinds run a distributed training loop; encoder and evaluate phases are one process even
-# when their pod has several GPUs (a second process would redo and re-commit the same work).
-TRAINING_KINDS = frozenset({"mlm", "intermediate", "target"})
 # Lets a phase save a checkpoint after SIGTERM (preemption, drain, cancel) before it is killed.
 GRACE_SECONDS = 120
 
@@ -43,7 +44,7 @@ def resources_for(phase: Phase, settings: ClusterSettings) -> ResourcePreset:
     A phase from `expand()` remembers which fields the sweep set (pydantic's `model_fields_set`); a
     phase read back from a stored spec carries every field and so keeps its recorded resources.
     """
-    base = settings.presets.get(phase.kind)
+    base = settings.presets.get(KINDS[phase.kind].preset)
     explicit = phase.resources.model_fields_set
     if base is None or explicit >= set(ResourcePreset.model_fields):
         return phase.resources
@@ -52,15 +53,16 @@ def resources_for(phase: Phase, settings: ClusterSettings) -> ResourcePreset:
     return base.model_copy(update={name: getattr(phase.resources, name) for name in explicit})
 
 
-def labels_for(phase: Phase, sweep: str) -> dict[str, str]:
+def labels_for(phase: Phase, sweep: str, store_uri: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "xstilts",
         "app.kubernetes.io/managed-by": "xstilts",
         "app.kubernetes.io/component": phase.kind,
-        "xstilts.io/sweep": label_value(sweep),
+        SWEEP_LABEL: label_value(sweep),
+        STORE_LABEL: store_id(store_uri),
         "xstilts.io/phase": phase.kind,
         "xstilts.io/task": label_value(phase.label),
-        "xstilts.io/address": label_value(phase.address),
+        ADDRESS_LABEL: label_value(phase.address),
     }
 
 
@@ -69,14 +71,16 @@ def phase_args(phase: Phase, store_uri: str) -> list[str]:
 
 
 def processes_per_node(phase: Phase, preset: ResourcePreset) -> int:
-    return max(preset.gpu, 1) if phase.kind in TRAINING_KINDS else 1
+    """One per GPU for a kind that trains; other kinds are one process even when their pod has several
+    GPUs (a second process would redo and re-commit the same work)."""
+    return max(preset.gpu, 1) if KINDS[phase.kind].trains else 1
 
 
 def _mixed_precision(phase: Phase) -> str:
     # The training loop passes its own choice to `Accelerator(mixed_precision=...)`, which takes
     # precedence over the launcher's; "auto" is decided there at run time (bf16 where the GPU has it),
     # so the launcher gets "no" rather than a guess that would fail on GPUs without bf16.
-    value = str((phase.config.get("training") or {}).get("mixed_precision", "auto"))
+    value = str(getattr(phase.config, "training", {}).get("mixed_precision", "auto"))
     return value if value in ("no", "fp16", "bf16") else "no"
 
 
@@ -97,7 +101,8 @@ def command_and_args(phase: Phase, preset: ResourcePreset, store_uri: str) -> tu
     processes = processes_per_node(phase, preset) * nodes
     if processes <= 1:
         return ["xstilts"], phase_args(phase, store_uri)
-    ds = phase.config.get("deepspeed") or {}
+    spec = getattr(phase.config, "deepspeed", None)  # the kinds that train have one
+    ds = spec.model_dump() if spec is not None else {}
     launch = ["launch"]
     launch += deepspeed.launch_flags(ds, nodes) if ds.get("enabled") else ["--multi_gpu"]
     launch += _flags(
@@ -107,7 +112,8 @@ def command_and_args(phase: Phase, preset: ResourcePreset, store_uri: str) -> tu
         dynamo_backend="no",
     )
     if nodes > 1:
-        rank0 = f"{job_name(phase.kind, phase.address)}-0.{service_name(phase.kind, phase.address)}"
+        job, service = (f(phase.kind, phase.address, store_uri) for f in (job_name, service_name))
+        rank0 = f"{job}-0.{service}"
         launch += _flags(
             machine_rank="$(NODE_RANK)", main_process_ip=rank0, main_process_port=RENDEZVOUS_PORT
         )
@@ -225,6 +231,15 @@ def _env(settings: ClusterSettings) -> list[k8s.V1EnvVar]:
         k8s.V1EnvVar(name="TMPDIR", value="/tmp"),
         k8s.V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
         k8s.V1EnvVar(name="XSTILTS_IMAGE", value=settings.image),
+        # torch otherwise starts one thread per core of the node, not of the pod's CPU request.
+        k8s.V1EnvVar(
+            name="OMP_NUM_THREADS",
+            value_from=k8s.V1EnvVarSource(
+                resource_field_ref=k8s.V1ResourceFieldSelector(
+                    container_name=CONTAINER, resource="requests.cpu", divisor="1"
+                )
+            ),
+        ),
     ]
     if settings.s3.endpoint_url:
         env.append(k8s.V1EnvVar(name="AWS_ENDPOINT_URL", value=settings.s3.endpoint_url))
@@ -261,12 +276,17 @@ def _volumes(
         k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"),
         k8s.V1VolumeMount(name="hf-cache", mount_path=HF_HOME),
     ]
-    if settings.accelerate_config_map:
-        cm = k8s.V1ConfigMapVolumeSource(name=settings.accelerate_config_map)
-        volumes.append(k8s.V1Volume(name="accelerate-config", config_map=cm))
-        mounts.append(
-            k8s.V1VolumeMount(name="accelerate-config", mount_path=ACCELERATE_CONFIG_DIR, read_only=True)
-        )
+    for data in settings.data_volumes:  # user-supplied corpora, read-only
+        name = f"data-{data.name}"
+        if data.claim_name:
+            source = k8s.V1PersistentVolumeClaimVolumeSource(
+                claim_name=data.claim_name, read_only=data.read_only
+            )
+            volumes.append(k8s.V1Volume(name=name, persistent_volume_claim=source))
+        else:
+            host = k8s.V1HostPathVolumeSource(path=data.host_path, type="Directory")
+            volumes.append(k8s.V1Volume(name=name, host_path=host))
+        mounts.append(k8s.V1VolumeMount(name=name, mount_path=data.mount_path, read_only=data.read_only))
     return volumes, mounts
 
 
@@ -324,9 +344,9 @@ def render_phase(phase: Phase, sweep: str, store_uri: str, settings: ClusterSett
     preset = resources_for(phase, settings)
     shared = _shared(settings, preset)
     multi_node = preset.nodes > 1
-    name = job_name(phase.kind, phase.address)
-    subdomain = service_name(phase.kind, phase.address) if multi_node else None
-    labels = labels_for(phase, sweep)
+    name = job_name(phase.kind, phase.address, store_uri)
+    subdomain = service_name(phase.kind, phase.address, store_uri) if multi_node else None
+    labels = labels_for(phase, sweep, store_uri)
     command, args = command_and_args(phase, preset, store_uri)
     env = [*shared.base_env, k8s.V1EnvVar(name="XSTILTS_PHASE", value=phase.name)]
     if shared.node_rank is not None:

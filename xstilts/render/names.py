@@ -29,24 +29,41 @@ def dns_label(text: str, max_length: int = MAX_NAME) -> str:
     return f"{head}-{digest}"
 
 
-def job_name(kind: str, address: str) -> str:
-    """`xst-<kind>-<address>` (at most 29 characters for the kinds and 12-character addresses we use).
+STORE_ID_LENGTH = 8
+
+
+def store_id(store_uri: str) -> str:
+    """A short, stable hash of the store URI: part of every Job name and the `xstilts.io/store` label,
+    so that the same sweep against two stores in one namespace never shares (or adopts) a Job.
+
+    Spellings of one store hash alike: a trailing slash and the case of the scheme do not count."""
+    uri = store_uri.strip().rstrip("/")
+    scheme, sep, rest = uri.partition("://")
+    normalized = f"{scheme.lower()}{sep}{rest}" if sep else uri
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:STORE_ID_LENGTH]
+
+
+def job_name(kind: str, address: str, store_uri: str) -> str:
+    """`xst-<kind>-<address>-<store id>` (at most 38 characters for the kinds and 12-character
+    addresses we use). The phase's content address does not depend on the store; its Job does.
 
     Indexed Jobs name their pods `<job>-<index>` and those become hostnames, so the short fixed
     length matters for multi-node phases too.
     """
-    return dns_label(f"xst-{kind}-{address}")
+    return dns_label(f"xst-{kind}-{address}-{store_id(store_uri)}")
 
 
-def service_name(kind: str, address: str) -> str:
+def service_name(kind: str, address: str, store_uri: str) -> str:
     """The headless Service of a multi-node phase: named like its Job (a different kind, so no clash);
     rank 0 is reachable at `<job>-0.<service>`."""
-    return job_name(kind, address)
+    return job_name(kind, address, store_uri)
 
 
-def controller_name(sweep: str) -> str:
-    """The in-cluster controller's Job and ConfigMap: `xst-controller-<sweep>`."""
-    return dns_label(f"xst-controller-{sweep}")
+def controller_name(sweep: str, store_uri: str) -> str:
+    """The in-cluster controller's Job and ConfigMap: `xst-controller-<sweep>-<store id>` (a long sweep
+    name is shortened with a hash of it; the store id is always kept whole)."""
+    suffix = f"-{store_id(store_uri)}"
+    return dns_label(f"xst-controller-{sweep}", MAX_NAME - len(suffix)) + suffix
 
 
 def label_value(text: str) -> str:

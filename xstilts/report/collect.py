@@ -1,8 +1,10 @@
 """Read a sweep's results out of the store: one record per complete grid cell, the cells still missing,
 and what each complete phase cost.
 
-Nothing here trains or imports torch: it reads `metrics.json` and `lineage.json` of phases whose
-`_COMPLETE` marker is present (DESIGN.md section 1) and nothing else.
+Nothing here trains or imports torch: it reads `metrics.json`, `lineage.json` and the prediction files
+(`predictions/<lang>.jsonl`, for the per-example stats the bootstrap resamples) of phases whose
+`_COMPLETE` marker is present (docs/architecture.md), and the dev score the target phase selected its
+model on (for choosing the best intermediate setting per target on dev, never on the reported split).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from xstilts.plan.configs import IntermediateConfig
 from xstilts.plan.expand import BASELINE, Plan, Run
 from xstilts.plan.phase import Phase
 from xstilts.store.base import Store, join_key
-from xstilts.store.complete import is_complete
+from xstilts.store.complete import complete_prefixes
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -37,6 +40,14 @@ class RunResult:
     # Robustness evaluation: perturbation label -> lang -> score on the perturbed data (metrics.json
     # "perturbed"; empty when the sweep has no `robustness`).
     perturbed: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The dev score model selection saw (target phase: English dev; BUCC: the sample split), and where
+    # it comes from; None when the run has none (Tatoeba, LAReQA; older runs).
+    dev: float | None = None
+    dev_source: str | None = None
+    protocol: dict[str, Any] = field(default_factory=dict)  # metrics.json "protocol" (direction, pairs...)
+    # lang -> per-example stats (`xstilts.evaluate.statistics.ExampleStats`) from the prediction files;
+    # empty when the metric is not resampled or the files carry no stats (runs of an older xstilts).
+    examples: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def scores(self) -> dict[str, float]:
@@ -101,17 +112,24 @@ class Results:
     sweep: str
     description: str
     store: str
-    encoders: list[str]
-    settings: list[str]  # "baseline" first when the sweep has one
-    targets: list[str]
-    cells: int  # grid cells in the plan (encoder x setting x target x seed)
+    benchmark: str = "custom"  # the sweep's benchmark (xtreme, xtreme-r, custom)
+    encoders: list[str] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)  # "baseline" first when the sweep has one
+    targets: list[str] = field(default_factory=list)
+    cells: int = 0  # grid cells in the plan (encoder x setting x target x seed)
     runs: list[RunResult] = field(default_factory=list)
     missing: list[MissingCell] = field(default_factory=list)
     costs: list[PhaseCost] = field(default_factory=list)
     # Intermediate setting -> its tasks ("baseline": none), for the research tables.
     setting_tasks: dict[str, list[str]] = field(default_factory=dict)
-    # Domain alignment (analysis phases): one row per (encoder, intermediate task, target) with measures.
+    # Domain alignment (analysis phases): one row per (encoder, intermediate task, target, reference,
+    # language) with measures.
     alignment: list[dict[str, Any]] = field(default_factory=list)
+    # Intermediate setting -> the training examples it read (its tasks' sizes, each capped by the phase's
+    # max_train_examples), where the analysis phase measured the sizes: the partial correlation's control.
+    setting_sizes: dict[str, int] = field(default_factory=dict)
+    # Measured difficulty (difficulty probes): encoder -> intermediate task -> the probe's English dev score.
+    probe_scores: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -142,17 +160,18 @@ class Results:
 
 
 class _CompletionCache:
-    """`is_complete` per address, asked of the store once (a HEAD request each on S3)."""
+    """Which phases are complete, asked of the store once for the whole plan (on S3 one listing, not a
+    HEAD request per phase)."""
 
     def __init__(self, plan: Plan, store: Store):
         self.plan = plan
         self.store = store
-        self._done: dict[str, bool] = {}
+        self._complete: set[str] | None = None
 
     def __call__(self, address: str) -> bool:
-        if address not in self._done:
-            self._done[address] = is_complete(self.store, self.plan.phases[address].prefix)
-        return self._done[address]
+        if self._complete is None:
+            self._complete = complete_prefixes(self.store, [p.prefix for p in self.plan.phases.values()])
+        return self.plan.phases[address].prefix in self._complete
 
     def frontier(self, address: str) -> tuple[str, ...]:
         """Names of the incomplete phases upstream of (or at) `address` whose inputs are all complete."""
@@ -187,7 +206,7 @@ def _numeric_fields(fields: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in fields.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def _run_result(run: Run, metrics: dict[str, Any]) -> RunResult:
+def _run_result(run: Run, metrics: dict[str, Any], **extra: Any) -> RunResult:
     languages = {str(lang): _numeric_fields(fields) for lang, fields in metrics["languages"].items()}
     missing_score = [lang for lang, fields in languages.items() if "score" not in fields]
     if missing_score:
@@ -202,6 +221,7 @@ def _run_result(run: Run, metrics: dict[str, Any]) -> RunResult:
         average=float(average) if average is not None else float(_mean(scores) or 0.0),
         average_zero_shot=float(average_zero_shot) if average_zero_shot is not None else None,
         perturbed=_perturbed_scores(metrics.get("perturbed") or {}),
+        protocol=dict(metrics.get("protocol") or {}), **extra,
     )  # fmt: skip
 
 
@@ -212,9 +232,13 @@ def _perturbed_scores(perturbed: dict[str, Any]) -> dict[str, dict[str, float]]:
     }
 
 
-def collect_alignment(plan: Plan, store: Store, done: Callable[[str], bool]) -> list[dict[str, Any]]:
-    """Rows of the complete domain-alignment analysis phases (one per encoder), with the encoder's name."""
+def collect_alignment(
+    plan: Plan, store: Store, done: Callable[[str], bool]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Rows of the complete domain-alignment analysis phases (one per encoder), with the encoder's name,
+    and the training-set size of each intermediate task they measured."""
     rows: list[dict[str, Any]] = []
+    sizes: dict[str, int] = {}
     for encoder, address in zip(plan.sweep.encoders, plan.analyses, strict=False):
         if not done(address):
             continue
@@ -223,15 +247,98 @@ def collect_alignment(plan: Plan, store: Store, done: Callable[[str], bool]) -> 
         except (FileNotFoundError, ValueError):
             continue
         pairs = [pair for pair in metrics.get("pairs", []) if isinstance(pair, dict)]
-        rows += [{"encoder": encoder.name, **pair} for pair in pairs]
-    return rows
+        rows += [{"encoder": encoder.name, "reference": "train", "language": "en", **pair} for pair in pairs]
+        found = metrics.get("sizes") or {}
+        sizes.update({k: int(v) for k, v in found.items() if isinstance(v, int) and not isinstance(v, bool)})
+    return rows, sizes
 
 
-def _read_run(store: Store, phase: Phase, run: Run) -> RunResult:
-    metrics = _read_json(store, join_key(phase.prefix, "metrics.json"))
-    if not metrics.get("languages"):
-        raise ValueError("metrics.json has no per-language scores")
-    return _run_result(run, metrics)
+def collect_probes(plan: Plan, store: Store, done: Callable[[str], bool]) -> dict[str, dict[str, float]]:
+    """encoder -> task -> the English dev score its difficulty probe reached (complete probes only)."""
+    out: dict[str, dict[str, float]] = {}
+    for (encoder, task), address in plan.probes.items():
+        if not done(address):
+            continue
+        try:
+            metrics = _read_json(store, join_key(plan.phases[address].prefix, "metrics.json"))
+        except (FileNotFoundError, ValueError):
+            continue
+        score = (metrics.get("dev") or {}).get("score")
+        if isinstance(score, int | float) and not isinstance(score, bool):
+            out.setdefault(encoder, {})[task] = float(score)
+    return out
+
+
+def setting_sizes(plan: Plan, task_sizes: dict[str, int]) -> dict[str, int]:
+    """Intermediate setting -> the examples its phase trained on: each task's size, capped by the phase's
+    `max_train_examples` (size-matched settings: their cap)."""
+    out: dict[str, int] = {}
+    for phase in plan.phases.values():
+        config = phase.config
+        if not isinstance(config, IntermediateConfig) or not all(t in task_sizes for t in config.tasks):
+            continue
+        cap = config.training.get("max_train_examples")
+        if config.size_match:
+            cap = min([*(task_sizes.get(t, 0) for t in config.size_match), *([cap] if cap else [])])
+        total = sum(min(task_sizes[t], cap) if cap else task_sizes[t] for t in config.tasks)
+        for setting in phase.settings:
+            out.setdefault(setting, total)
+    return out
+
+
+def _dev_score(
+    plan: Plan, store: Store, phase: Phase, metrics: dict[str, Any]
+) -> tuple[float | None, str | None]:
+    """The dev score behind a cell: the target phase's model-selection score on the English dev set, or
+    the evaluate phase's own (BUCC's sample split)."""
+    own = metrics.get("dev")
+    if isinstance(own, dict) and isinstance(own.get("score"), int | float):
+        return float(own["score"]), f"{own.get('split', 'dev')} split"
+    upstream = phase.inputs.get("model")
+    if upstream is None or upstream not in plan.phases:
+        return None, None
+    try:
+        target = _read_json(store, join_key(plan.phases[upstream].prefix, "metrics.json"))
+    except (FileNotFoundError, ValueError):
+        return None, None
+    dev = target.get("dev")
+    if isinstance(dev, dict) and isinstance(dev.get("score"), int | float):
+        return float(dev["score"]), "English dev"
+    return None, None
+
+
+def read_example_stats(store: Store, phase: Phase, metrics: dict[str, Any]) -> dict[str, Any]:
+    """lang -> ExampleStats from the phase's prediction files; {} when the metric is not resampled or a
+    file lacks per-example stats. numpy is needed only here (imported lazily)."""
+    try:
+        from xstilts.evaluate.statistics import ExampleStats, metric_kind
+    except ImportError:  # no numpy (a bare controller install): the report goes without intervals
+        return {}
+
+    kind = metric_kind(str(metrics.get("metric", "")))
+    if kind is None:
+        return {}
+    out = {}
+    for lang, fields in metrics["languages"].items():
+        try:
+            text = store.get_text(join_key(phase.prefix, "predictions", f"{lang}.jsonl"))
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            units = fields.get("units") if isinstance(fields, dict) else None
+            out[str(lang)] = ExampleStats.from_records(kind, records, int(units) if units else None)
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return {}
+    return out
+
+
+def _read_run(plan: Plan, store: Store, phase: Phase, run: Run, cache: dict[str, Any]) -> RunResult:
+    if run.evaluate not in cache:
+        metrics = _read_json(store, join_key(phase.prefix, "metrics.json"))
+        if not metrics.get("languages"):
+            raise ValueError("metrics.json has no per-language scores")
+        dev, source = _dev_score(plan, store, phase, metrics)
+        cache[run.evaluate] = (metrics, dev, source, read_example_stats(store, phase, metrics))
+    metrics, dev, source, examples = cache[run.evaluate]
+    return _run_result(run, metrics, dev=dev, dev_source=source, examples=examples)
 
 
 def _missing(run: Run, phase: Phase, reason: str, waiting_on: tuple[str, ...] = ()) -> MissingCell:
@@ -291,19 +398,23 @@ def collect_results(plan: Plan, store: Store) -> Results:
         settings = [BASELINE] + [s for s in settings if s != BASELINE]
     results = Results(
         sweep=plan.sweep.name, description=plan.sweep.description, store=store.describe(),
+        benchmark=plan.sweep.benchmark,
         encoders=_ordered_unique([r.encoder for r in plan.runs]), settings=settings,
         targets=_ordered_unique([r.target for r in plan.runs]), cells=len(plan.runs),
     )  # fmt: skip
+    read: dict[str, Any] = {}  # evaluate address -> what was read (seeds sharing a phase read it once)
     for run in plan.runs:
         phase = plan.phases[run.evaluate]
         if not done(run.evaluate):
             results.missing.append(_missing(run, phase, "pending", done.frontier(run.evaluate)))
             continue
         try:
-            results.runs.append(_read_run(store, phase, run))
+            results.runs.append(_read_run(plan, store, phase, run, read))
         except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError) as exc:
             results.missing.append(_missing(run, phase, f"unreadable metrics.json: {exc}"))
     results.costs = [phase_cost(store, phase) for address, phase in plan.phases.items() if done(address)]
     results.setting_tasks = {BASELINE: [], **{str(i.name): i.task_names for i in plan.sweep.intermediate}}
-    results.alignment = collect_alignment(plan, store, done)
+    results.alignment, task_sizes = collect_alignment(plan, store, done)
+    results.setting_sizes = setting_sizes(plan, task_sizes)
+    results.probe_scores = collect_probes(plan, store, done)
     return results

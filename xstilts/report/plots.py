@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from xstilts.report.tables import Stat, Table
+from xstilts.report.model import Delta, Stat, Table
 
 HEATMAP_FILE = "heatmap.png"
 DPI = 120
@@ -38,6 +38,8 @@ def _pyplot() -> Any:
 def _numeric(value: Any) -> float:
     if isinstance(value, Stat):
         return value.mean
+    if isinstance(value, Delta):
+        return value.value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return math.nan

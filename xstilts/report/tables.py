@@ -1,165 +1,46 @@
-"""The report's tables, computed from `Results` in plain Python, and their Markdown and CSV writers.
+"""The report's tables, built from `Results` in plain Python. The table model is `xstilts.report.model`,
+the cells `xstilts.report.grid`, the Markdown and CSV writers `xstilts.report.writers`, the research
+questions' tables `xstilts.report.research` (re-exported here: this module is the report's table API).
 
 Conventions:
 - a cell's value is the mean over seeds; seeds that share one evaluate phase (retrieval targets of the
   baseline, whose encoder does not depend on the seed) count once; the spread is the sample standard
-  deviation (n - 1) over distinct results, shown only when there are at least two;
-- deltas are differences of means against the baseline of the same encoder;
-- the XTREME-style average of a row is the mean of its per-target averages (each the mean over all of
-  the target's evaluated languages, English included), as XTREME computes its overall score; it is
-  left blank unless the row has every target of the sweep;
+  deviation (n - 1) over distinct results and the 95% t-interval of the mean, shown with two or more;
+- deltas are differences of means against the baseline of the same encoder, with a 95% paired
+  bootstrap interval over the evaluation examples and its p-value (`xstilts.report.significance`);
+  `*` marks a delta whose interval excludes 0;
+- the benchmark average of a row (XTREME or XTREME-R, as the sweep names it) is the mean of its
+  per-target averages (each the mean over the target's evaluated languages, English included; QA
+  scores are the mean of F1 and EM), as XTREME's evaluate.py computes its overall score; it is left
+  blank unless the row has every target of the sweep;
+- the best intermediate setting per target is chosen on the dev score (the target's English dev set
+  its model was selected on; BUCC's sample split), never on the evaluation split it reports;
 - Markdown shows numbers with 1 decimal (deltas signed; hours 2, distances 3); CSV keeps full precision.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
 
+from xstilts.analysis.typology import typological_distance
 from xstilts.plan.expand import BASELINE
-from xstilts.report.collect import Results, RunResult
+from xstilts.report.collect import Results
+from xstilts.report.grid import BENCHMARK_LABELS, QA_METRICS, CellStats, Grid
+from xstilts.report.model import CORRELATION_NOTE, Cell, Column, ColumnFormat, Stat, Table, mean_of
+from xstilts.report.research import research_tables
+from xstilts.report.writers import EMPTY, format_cell, rows_to_csv, to_csv, to_markdown, write_csv
+from xstilts.tasks import benchmark_targets
+
+__all__ = [  # the model, grid and writers are re-exported: `xstilts.report.tables` is the report's API
+    "BENCHMARK_LABELS", "CORRELATION_NOTE", "EMPTY", "QA_METRICS", "Cell", "CellStats", "Column",
+    "ColumnFormat", "Grid", "Stat", "Table", "Tables", "build_tables", "format_cell", "mean_of",
+    "rows_to_csv", "to_csv", "to_markdown", "write_csv",
+]  # fmt: skip
 
 BEST_PER_TARGET = "best per target"
-EMPTY = "—"
-
-ColumnFormat = Literal["text", "number", "signed", "hours", "duration", "integer", "fraction"]
-
-
-@dataclass(frozen=True)
-class Stat:
-    """Mean over `n` distinct results, with their sample standard deviation when n > 1."""
-
-    mean: float
-    std: float | None
-    n: int
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Stat:
-        if not values:
-            raise ValueError("Stat of no values")
-        std = statistics.stdev(values) if len(values) > 1 else None
-        return cls(mean=statistics.fmean(values), std=std, n=len(values))
-
-
-Cell = str | int | float | Stat | None
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str  # CSV header (a Stat column adds `<key>_std`)
-    header: str  # Markdown header
-    fmt: ColumnFormat = "number"
-
-
-@dataclass
-class Table:
-    name: str  # file stem for CSV
-    title: str
-    columns: list[Column]
-    rows: list[list[Cell]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def column(self, key: str) -> list[Cell]:
-        index = [c.key for c in self.columns].index(key)
-        return [row[index] for row in self.rows]
-
-    def row(self, **match: Cell) -> list[Cell]:
-        """The first row whose cells equal `match` (by column key); KeyError if none."""
-        keys = [c.key for c in self.columns]
-        for row in self.rows:
-            if all(row[keys.index(k)] == v for k, v in match.items()):
-                return row
-        raise KeyError(f"{self.name}: no row with {match}")
-
-    def value(self, column: str, **match: Cell) -> Cell:
-        return self.row(**match)[[c.key for c in self.columns].index(column)]
-
-
-# --------------------------------------------------------------------------- aggregation
-
-
-def mean_of(values: Iterable[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.fmean(present) if present else None
-
-
-def _distinct(runs: Iterable[RunResult]) -> list[RunResult]:
-    """One result per evaluate phase (seeds sharing a phase are one result, not two)."""
-    return list({run.evaluate: run for run in runs}.values())
-
-
-@dataclass
-class CellStats:
-    """Aggregates of one (encoder, setting, target) cell over its seeds."""
-
-    runs: list[RunResult]
-
-    @property
-    def n(self) -> int:
-        return len(self.runs)
-
-    def language(self, lang: str) -> Stat | None:
-        values = [run.scores[lang] for run in self.runs if lang in run.scores]
-        return Stat.of(values) if values else None
-
-    @property
-    def average(self) -> Stat:
-        return Stat.of([run.average for run in self.runs])
-
-    @property
-    def zero_shot(self) -> Stat | None:
-        values = [run.average_zero_shot for run in self.runs if run.average_zero_shot is not None]
-        return Stat.of(values) if values else None
-
-
-class Grid:
-    """Results indexed by (encoder, setting, target)."""
-
-    def __init__(self, results: Results):
-        self.results = results
-        grouped: dict[tuple[str, str, str], list[RunResult]] = {}
-        for run in results.runs:
-            grouped.setdefault((run.encoder, run.setting, run.target), []).append(run)
-        self.cells = {key: CellStats(_distinct(runs)) for key, runs in grouped.items()}
-
-    def cell(self, encoder: str, setting: str, target: str) -> CellStats | None:
-        return self.cells.get((encoder, setting, target))
-
-    def average(self, encoder: str, setting: str, target: str) -> float | None:
-        cell = self.cell(encoder, setting, target)
-        return cell.average.mean if cell else None
-
-    def has_baseline(self, encoder: str) -> bool:
-        return any(self.cell(encoder, BASELINE, t) for t in self.results.targets)
-
-    def languages(self, target: str) -> list[str]:
-        """The target's evaluated languages: English first, then alphabetical."""
-        langs = {lang for (_, _, t), cell in self.cells.items() if t == target for run in cell.runs
-                 for lang in run.scores}  # fmt: skip
-        return sorted(langs, key=lambda lang: (lang != "en", lang))
-
-    def metric(self, target: str) -> str:
-        for (_, _, t), cell in self.cells.items():
-            if t == target:
-                return cell.runs[0].metric
-        return ""
-
-    def row_keys(self, target: str | None = None) -> list[tuple[str, str]]:
-        """(encoder, setting) pairs with at least one result (for `target`, if given), in sweep order."""
-        return [
-            (enc, setting) for enc in self.results.encoders for setting in self.results.settings
-            if any(self.cell(enc, setting, t) for t in ([target] if target else self.results.targets))
-        ]  # fmt: skip
-
-    def xtreme_average(self, encoder: str, setting: str) -> float | None:
-        averages = [self.average(encoder, setting, t) for t in self.results.targets]
-        return mean_of(averages) if all(a is not None for a in averages) else None
 
 
 def _difference(value: float | None, reference: float | None) -> float | None:
@@ -195,26 +76,46 @@ def target_table(grid: Grid, target: str) -> Table:
 
 
 def target_delta_table(grid: Grid, target: str) -> Table:
-    """Rows (encoder, intermediate setting); columns: deltas vs baseline per language, avg, zero-shot avg."""
+    """Rows (encoder, intermediate setting); columns: deltas vs baseline per language, avg, zero-shot avg,
+    each with its paired-bootstrap interval where the prediction files carry per-example stats."""
     langs = grid.languages(target)
     columns = _key_columns([Column(lang, lang, "signed") for lang in langs])
     columns += [Column("avg", "avg", "signed"), Column("zero_shot_avg", "zero-shot avg", "signed")]
+    columns.append(Column("seed_p", "p (seeds)", "p"))
     table = Table(f"{target}_delta", f"{target}: Δ vs baseline", columns)
+    intervals = False
     for enc, setting in grid.row_keys(target):
         base, cell = grid.cell(enc, BASELINE, target), grid.cell(enc, setting, target)
         if setting == BASELINE or base is None or cell is None:
             continue
-        deltas = [_difference(_mean_or_none(cell.language(lang)), _mean_or_none(base.language(lang)))
-                  for lang in langs]  # fmt: skip
-        table.rows.append([
-            enc, setting, *deltas, cell.average.mean - base.average.mean,
-            _difference(_mean_or_none(cell.zero_shot), _mean_or_none(base.zero_shot)),
-        ])  # fmt: skip
+        found = grid.significance.target(enc, setting, target)
+        deltas: list[Cell] = [
+            _difference(_mean_or_none(cell.language(lang)), _mean_or_none(base.language(lang)))
+            for lang in langs
+        ]
+        average: Cell = cell.average.mean - base.average.mean
+        zero_shot: Cell = _difference(_mean_or_none(cell.zero_shot), _mean_or_none(base.zero_shot))
+        seed_p = None
+        if found is not None:
+            intervals = True
+            deltas = [found.languages.get(lang, d) for lang, d in zip(langs, deltas, strict=True)]
+            average, seed_p = found.average, found.average.seed_p
+            zero_shot = found.zero_shot if found.zero_shot is not None else zero_shot
+        table.rows.append([enc, setting, *deltas, average, zero_shot, seed_p])
     if not table.rows:
         table.notes.append("no baseline result for this target yet: deltas need one")
     else:
         table.notes.append("difference of means over seeds, same encoder's baseline")
+        table.notes.append(SIGNIFICANCE_NOTE if intervals else NO_INTERVALS_NOTE)
     return table
+
+
+SIGNIFICANCE_NOTE = (
+    "[low, high]: 95% paired bootstrap interval over the evaluation examples (same examples and seeds for "
+    "both systems; 1000 resamples, seeded); * marks an interval that excludes 0; p (seeds): sign-flip "
+    "permutation test over paired seeds (3 or more)"
+)
+NO_INTERVALS_NOTE = "no intervals: the prediction files carry no per-example stats (runs of an older xstilts)"
 
 
 @dataclass(frozen=True)
@@ -222,26 +123,56 @@ class BestChoice:
     encoder: str
     target: str
     setting: str
-    average: float
+    average: float  # on the evaluation split, reported
     baseline: float | None
+    criterion: str  # what the choice was made on (never the evaluation split)
+    dev: float | None = None
 
     @property
     def delta(self) -> float | None:
         return _difference(self.average, self.baseline)
 
 
+NO_DEV_CRITERION = "mean dev rank over the targets with a dev score (this target has no dev split)"
+
+
 def best_per_target(grid: Grid, encoder: str) -> dict[str, BestChoice]:
-    """For each target, the intermediate setting with the highest average (ties: the first in sweep order)."""
+    """For each target, the intermediate setting with the best DEV score (ties: the first in sweep order):
+    the target's English dev score its model was selected on, or BUCC's sample split. A target with no
+    dev split (Tatoeba, LAReQA) takes the setting with the best mean dev rank over the targets that have
+    one. The evaluation split is never used to choose."""
+    settings = grid.results.intermediate_settings
+    dev = {
+        target: {s: d for s in settings if (d := grid.dev(encoder, s, target)) is not None}
+        for target in grid.results.targets
+    }
+    with_dev = {t: scores for t, scores in dev.items() if scores}
+    ranks: dict[str, list[int]] = {}
+    for scores in with_dev.values():
+        ordered = sorted(scores, key=lambda s: (-scores[s][0], settings.index(s)))
+        for rank, setting in enumerate(ordered, start=1):
+            ranks.setdefault(setting, []).append(rank)
+    ranked = sorted(
+        (s for s in settings if with_dev and len(ranks.get(s, [])) == len(with_dev)),
+        key=lambda s: (statistics.fmean(ranks[s]), settings.index(s)),
+    )
     choices = {}
     for target in grid.results.targets:
-        candidates = [(grid.average(encoder, s, target), s) for s in grid.results.intermediate_settings]
-        scored = [(avg, s) for avg, s in candidates if avg is not None]
-        if not scored:
+        scored = dev[target]
+        if scored:
+            best = max(scored.values(), key=lambda v: v[0])[0]
+            setting = next(s for s in settings if s in scored and scored[s][0] == best)
+            criterion, dev_score = scored[setting][1], scored[setting][0]
+        else:  # no dev split: the best mean dev rank elsewhere, among settings with a result here
+            fallback = [s for s in ranked if grid.average(encoder, s, target) is not None]
+            if not fallback:
+                continue
+            setting, criterion, dev_score = fallback[0], NO_DEV_CRITERION, None
+        average = grid.average(encoder, setting, target)
+        if average is None:
             continue
-        best_avg = max(avg for avg, _ in scored)
-        setting = next(s for avg, s in scored if avg == best_avg)
         baseline = grid.average(encoder, BASELINE, target)
-        choices[target] = BestChoice(encoder, target, setting, best_avg, baseline)
+        choices[target] = BestChoice(encoder, target, setting, average, baseline, criterion, dev_score)
     return choices
 
 
@@ -255,8 +186,9 @@ def summary_table(grid: Grid) -> Table:
     """Rows (encoder, setting) plus each encoder's best-per-target row; columns: each target's average,
     the XTREME-style average and its delta vs the baseline."""
     targets = grid.results.targets
-    columns = _key_columns([Column(t, t) for t in targets])
-    columns += [Column("xtreme_avg", "XTREME avg"), Column("delta_xtreme_avg", "Δ XTREME avg", "signed")]
+    label = benchmark_average_label(grid)
+    columns = _key_columns([Column(t, target_header(grid, t)) for t in targets])
+    columns += [Column("xtreme_avg", label), Column("delta_xtreme_avg", f"Δ {label}", "signed")]
     table = Table("summary", "Summary: average score per target", columns)
     for enc in grid.results.encoders:
         baseline_xtreme = grid.xtreme_average(enc, BASELINE)
@@ -264,35 +196,84 @@ def summary_table(grid: Grid) -> Table:
             if e != enc:
                 continue
             xtreme = grid.xtreme_average(enc, setting)
-            delta = _difference(xtreme, baseline_xtreme) if setting != BASELINE else None
+            delta: Cell = _difference(xtreme, baseline_xtreme) if setting != BASELINE else None
+            if delta is not None:
+                delta = grid.significance.combined(enc, {t: setting for t in targets}) or delta
             averages = [grid.average(enc, setting, t) for t in targets]
             table.rows.append([enc, setting, *averages, xtreme, delta])
         choices = best_per_target(grid, enc)
         if choices:
             xtreme = _best_row_xtreme(grid, choices)
+            delta = _difference(xtreme, baseline_xtreme)
+            if delta is not None:
+                delta = grid.significance.combined(enc, {t: c.setting for t, c in choices.items()}) or delta
             table.rows.append([
                 enc, BEST_PER_TARGET, *(choices[t].average if t in choices else None for t in targets),
-                xtreme, _difference(xtreme, baseline_xtreme),
+                xtreme, delta,
             ])  # fmt: skip
+    table.notes.append(benchmark_note(grid))
     table.notes.append(
-        "XTREME avg: mean of the per-target averages (blank unless the row has every target); "
-        f"'{BEST_PER_TARGET}': the best intermediate setting for each target (see the next table)"
+        f"'{BEST_PER_TARGET}': for each target the intermediate setting with the best dev score (see the "
+        "best-setting table), reported on the evaluation split"
     )
     return table
+
+
+def target_header(grid: Grid, target: str) -> str:
+    """A target's column header; a metric that is not the task's official one says so (BUCC mined over the
+    hub's gold pairs only: `bucc_f1_gold_only`)."""
+    metric = grid.metric(target)
+    return f"{target} ({metric})" if metric.endswith("_gold_only") else target
+
+
+def benchmark_average_label(grid: Grid) -> str:
+    label = grid.benchmark_label
+    return "avg over targets" if grid.results.benchmark == "custom" else f"{label} avg"
+
+
+def benchmark_note(grid: Grid) -> str:
+    """What the benchmark-average column is: which benchmark, whether the sweep covers all its tasks."""
+
+    results = grid.results
+    head = ("mean of the per-target averages (blank unless the row has every target); QA targets count "
+            "(F1 + EM) / 2, as XTREME's score (papers often quote QA F1: see the QA table)")  # fmt: skip
+    if results.benchmark == "custom":
+        return f"{head}; custom benchmark: each target in all its registered languages, not an XTREME score"
+    members = benchmark_targets(results.benchmark)
+    label = grid.benchmark_label
+    covered = [t for t in members if t in results.targets]
+    unofficial = [t for t in results.targets if grid.metric(t).endswith("_gold_only")]
+    if unofficial:
+        return (f"{head}; {', '.join(unofficial)} scored with {grid.metric(unofficial[0])} (the hub's gold "
+                f"pairs only, no distractors): not the {label} score")  # fmt: skip
+    if len(covered) == len(members):
+        return f"{head}; {label}: its {len(members)} tasks in exactly its languages"
+    return (f"{head}; {label} languages, but only {len(covered)} of its {len(members)} tasks "
+            f"({', '.join(covered)}): not the {label} score")  # fmt: skip
 
 
 def summary_delta_table(grid: Grid) -> Table:
     """Rows (encoder, intermediate setting); columns: each target's average delta vs baseline, and XTREME."""
     targets = grid.results.targets
-    columns = _key_columns([Column(t, t, "signed") for t in targets])
-    columns.append(Column("xtreme_avg", "XTREME avg", "signed"))
+    columns = _key_columns([Column(t, target_header(grid, t), "signed") for t in targets])
+    columns.append(Column("xtreme_avg", benchmark_average_label(grid), "signed"))
     table = Table("summary_delta", "Δ vs baseline: average score per target", columns)
+    intervals = False
     for enc, setting in grid.row_keys():
         if setting == BASELINE or not grid.has_baseline(enc):
             continue
-        deltas = [_difference(grid.average(enc, setting, t), grid.average(enc, BASELINE, t)) for t in targets]
-        xtreme = _difference(grid.xtreme_average(enc, setting), grid.xtreme_average(enc, BASELINE))
+        deltas: list[Cell] = []
+        for t in targets:
+            delta = _difference(grid.average(enc, setting, t), grid.average(enc, BASELINE, t))
+            found = grid.significance.target(enc, setting, t) if delta is not None else None
+            intervals = intervals or found is not None
+            deltas.append(found.average if found is not None else delta)
+        xtreme: Cell = _difference(grid.xtreme_average(enc, setting), grid.xtreme_average(enc, BASELINE))
+        if xtreme is not None:
+            xtreme = grid.significance.combined(enc, {t: setting for t in targets}) or xtreme
         table.rows.append([enc, setting, *deltas, xtreme])
+    if table.rows:
+        table.notes.append(SIGNIFICANCE_NOTE if intervals else NO_INTERVALS_NOTE)
     return table
 
 
@@ -300,13 +281,49 @@ def best_table(grid: Grid) -> Table:
     """The setting picked for each target in the best-per-target row, with its delta vs baseline."""
     columns = [
         Column("encoder", "encoder", "text"), Column("target", "target", "text"),
-        Column("setting", "best intermediate", "text"), Column("average", "avg"),
+        Column("setting", "best intermediate", "text"), Column("selected_on", "selected on", "text"),
+        Column("dev", "dev score"), Column("average", "avg (evaluation)"),
         Column("baseline", "baseline avg"), Column("delta", "Δ", "signed"),
     ]  # fmt: skip
-    table = Table("best", "Best intermediate setting per target", columns)
+    table = Table("best", "Best intermediate setting per target (chosen on dev)", columns)
     for enc in grid.results.encoders:
         for target, choice in best_per_target(grid, enc).items():
-            table.rows.append([enc, target, choice.setting, choice.average, choice.baseline, choice.delta])
+            found = grid.significance.target(enc, choice.setting, target)
+            delta: Cell = found.average if found is not None and choice.delta is not None else choice.delta
+            table.rows.append([enc, target, choice.setting, choice.criterion, choice.dev, choice.average,
+                               choice.baseline, delta])  # fmt: skip
+    table.notes.append(
+        "chosen on the dev score named in 'selected on' (English dev: the target's English dev set its "
+        "model was selected on), never on the evaluation split reported in avg"
+    )
+    return table
+
+
+def qa_table(grid: Grid) -> Table | None:
+    """QA targets' F1 and exact match (averages over languages, mean ± std over seeds): XTREME's QA
+    score is their mean, papers usually quote F1."""
+    targets = [t for t in grid.results.targets if grid.is_qa(t)]
+    if not targets:
+        return None
+    columns = _key_columns()
+    for t in targets:
+        columns += [Column(f"{t}_f1", f"{t} F1"), Column(f"{t}_exact_match", f"{t} EM")]
+    table = Table("qa", "QA: F1 and exact match (average over languages)", columns)
+    for enc, setting in grid.row_keys():
+        row: list[Cell] = [enc, setting]
+        for t in targets:
+            cell = grid.cell(enc, setting, t)
+            for field_name in ("f1", "exact_match"):
+                values = [
+                    statistics.fmean(fields[field_name] for fields in run.languages.values())
+                    for run in (cell.runs if cell else [])
+                    if all(field_name in fields for fields in run.languages.values())
+                ]
+                row.append(Stat.of(values) if values else None)
+        table.rows.append(row)
+    table.notes.append(
+        "score = (F1 + EM) / 2 per language, as XTREME averages QA; mean ± std [95% CI] over seeds"
+    )
     return table
 
 
@@ -328,11 +345,7 @@ DistanceFn = Callable[[str], float]
 
 
 def load_distance() -> DistanceFn | None:
-    """Syntactic distance from English from `xstilts.analysis.typology`, or None when it is unavailable."""
-    try:
-        from xstilts.analysis.typology import typological_distance
-    except ImportError:
-        return None
+    """Syntactic distance from English from `xstilts.analysis.typology`."""
 
     def distance(lang: str) -> float:
         return typological_distance(lang, kind="syntactic")
@@ -417,6 +430,56 @@ def _spearman_of(spearman: Callable, rows: list[list[Cell]], x: int, y: int) -> 
     return None if math.isnan(rho) else rho
 
 
+def distance_correlation_table(table: Table) -> Table | None:
+    """Rank correlation of syntactic distance from English with each setting's per-language delta: n,
+    Spearman's rho and Kendall's tau, each with a permutation p-value and a 95% bootstrap interval
+    (seeded). None without distances."""
+    keys = [c.key for c in table.columns]
+    if "syntactic_distance" not in keys:
+        return None
+    from xstilts.evaluate.statistics import correlation_test, stable_seed
+
+    columns = [
+        Column("encoder", "encoder", "text"), Column("setting", "setting", "text"),
+        Column("n", "n", "integer"), *CORRELATION_COLUMNS,
+    ]  # fmt: skip
+    out = Table("distance_correlation", "Syntactic distance from English vs Δ (rank correlation)", columns)
+    x = keys.index("syntactic_distance")
+    for enc in dict.fromkeys(str(row[0]) for row in table.rows):
+        rows = [row for row in table.rows if row[0] == enc]
+        for setting in keys[keys.index("targets") + 1 :]:
+            y = keys.index(setting)
+            pairs = [
+                (row[x], row[y]) for row in rows if isinstance(row[x], float) and isinstance(row[y], float)
+            ]
+            test = correlation_test(
+                [p[0] for p in pairs], [p[1] for p in pairs], seed=stable_seed(enc, setting)
+            )
+            out.rows.append([enc, setting, test.n, *correlation_cells(test)])
+    out.notes.append(CORRELATION_NOTE)
+    return out
+
+
+CORRELATION_COLUMNS = (
+    Column("spearman", "Spearman's rho", "fraction"), Column("spearman_p", "p (rho)", "p"),
+    Column("spearman_ci", "rho 95% CI", "text"), Column("kendall", "Kendall's tau", "fraction"),
+    Column("kendall_p", "p (tau)", "p"), Column("kendall_ci", "tau 95% CI", "text"),
+)  # fmt: skip
+
+
+def correlation_cells(test) -> list[Cell]:
+    def finite(value: float) -> float | None:
+        return None if math.isnan(value) else value
+
+    def interval(low: float, high: float) -> str | None:
+        return None if math.isnan(low) or math.isnan(high) else f"[{low:+.2f}, {high:+.2f}]"
+
+    return [
+        finite(test.spearman), finite(test.spearman_p), interval(test.spearman_low, test.spearman_high),
+        finite(test.kendall), finite(test.kendall_p), interval(test.kendall_low, test.kendall_high),
+    ]  # fmt: skip
+
+
 def cost_table(results: Results) -> Table:
     """One row per complete phase: duration, GPUs (gpu x nodes), GPU-hours, CPU pod-hours; then the total."""
     columns = [
@@ -447,16 +510,20 @@ class Tables:
     correlations: dict[str, float]
     # Research-question tables (xstilts.report.research), by name; only those the results support.
     research: dict[str, Table] = field(default_factory=dict)
+    qa: Table | None = None
+    distance_correlation: Table | None = None
+    benchmark: str = "custom"
 
     def all(self) -> list[Table]:
         per_target = [t for name in self.targets for t in (self.targets[name], self.target_deltas[name])]
-        return [self.summary, self.summary_delta, self.best, *per_target, self.languages,
+        extra = [t for t in (self.qa,) if t is not None]
+        distance = [t for t in (self.distance_correlation,) if t is not None]
+        return [self.summary, self.summary_delta, self.best, *extra, *per_target, self.languages, *distance,
                 *self.research.values(), self.cost]  # fmt: skip
 
 
 def build_tables(results: Results, distance: DistanceFn | None = None) -> Tables:
     """Every table of the report. `distance` defaults to the typology module's, when importable."""
-    from xstilts.report.research import research_tables
 
     grid = Grid(results)
     distance = distance if distance is not None else load_distance()
@@ -467,101 +534,6 @@ def build_tables(results: Results, distance: DistanceFn | None = None) -> Tables
         targets={t: target_table(grid, t) for t in targets},
         target_deltas={t: target_delta_table(grid, t) for t in targets},
         languages=languages, cost=cost_table(results), correlations=distance_correlations(languages),
-        research={table.name: table for table in research_tables(grid)},
+        research={table.name: table for table in research_tables(grid, distance)}, qa=qa_table(grid),
+        distance_correlation=distance_correlation_table(languages), benchmark=results.benchmark,
     )  # fmt: skip
-
-
-# --------------------------------------------------------------------------- writers
-
-
-def _format_duration(seconds: float) -> str:
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
-
-
-def format_cell(value: Cell, fmt: ColumnFormat) -> str:
-    """A cell as Markdown: numbers with 1 decimal (deltas signed), hours 2, fractions 3, H:MM:SS durations."""
-    if value is None:
-        return EMPTY
-    if isinstance(value, Stat):
-        text = format_cell(value.mean, fmt)
-        return f"{text} ± {value.std:.1f}" if value.std is not None else text
-    if isinstance(value, str):
-        return value.replace("|", "\\|")
-    if fmt == "integer" or isinstance(value, bool):
-        return str(value)
-    number = float(value)
-    if fmt == "duration":
-        return _format_duration(number)
-    if fmt == "hours":
-        return f"{number:.2f}"
-    if fmt == "fraction":
-        return f"{number:.3f}"
-    if fmt == "signed":
-        return f"{number:+.1f}"
-    if fmt == "text":
-        return str(value)
-    return f"{number:.1f}"
-
-
-def to_markdown(table: Table) -> str:
-    """A GitHub-flavoured Markdown table (text columns left-aligned, numbers right-aligned)."""
-    header = "| " + " | ".join(c.header.replace("|", "\\|") for c in table.columns) + " |"
-    align = "|" + "|".join(":---" if c.fmt == "text" else "---:" for c in table.columns) + "|"
-    lines = [header, align]
-    for row in table.rows:
-        cells = (format_cell(v, c.fmt) for v, c in zip(row, table.columns, strict=True))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _stat_columns(table: Table) -> set[str]:
-    return {c.key for i, c in enumerate(table.columns) if any(isinstance(row[i], Stat) for row in table.rows)}
-
-
-def _csv_value(value: Cell) -> str | int | float:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return value  # type: ignore[return-value]
-
-
-def to_csv(table: Table) -> str:
-    """CSV with full precision; a column of mean ± std cells becomes `<key>` and `<key>_std`."""
-    stats = _stat_columns(table)
-    header: list[str] = []
-    for column in table.columns:
-        header += [column.key, f"{column.key}_std"] if column.key in stats else [column.key]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for row in table.rows:
-        out: list[str | int | float] = []
-        for value, column in zip(row, table.columns, strict=True):
-            if column.key not in stats:
-                out.append(_csv_value(value))
-            elif isinstance(value, Stat):
-                out += [_csv_value(value.mean), _csv_value(value.std)]
-            else:
-                out += [_csv_value(value), ""]
-        writer.writerow(out)
-    return buffer.getvalue()
-
-
-def write_csv(table: Table, path: Path) -> Path:
-    path.write_text(to_csv(table), encoding="utf-8")
-    return path
-
-
-def rows_to_csv(rows: list[dict]) -> str:
-    """Long-format rows (dicts, possibly with different metric fields) as CSV; columns in first-seen order."""
-    keys = list(dict.fromkeys(k for row in rows for k in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n", restval="")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
-    return buffer.getvalue()

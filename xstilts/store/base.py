@@ -6,8 +6,10 @@ the completion protocol (`_COMPLETE` manifests) lives in `xstilts.store.complete
 
 from __future__ import annotations
 
+import hashlib
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,38 @@ class Store(ABC):
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object under `prefix`."""
 
+    # -- conditional writes (leases) ------------------------------------------------------------------
+
+    @property
+    def conditional_writes(self) -> bool:
+        """Whether `put_conditional` is atomic here (create-if-absent and replace-if-unchanged)."""
+        return False
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and a version tag for `put_conditional`, or None when it is absent."""
+        try:
+            data = self.get_bytes(key)
+        except FileNotFoundError:
+            return None
+        return data, hashlib.sha256(data).hexdigest()
+
+    def put_conditional(self, key: str, data: bytes, expected: str | None) -> str | None:
+        """Write `key` only if it is absent (`expected` None) or still at version `expected`; returns the
+        new version tag, or None when the condition fails. Where `conditional_writes` is False this is a
+        plain write and callers must verify by reading back (see `xstilts.store.lease`)."""
+        self.put_bytes(key, data)
+        return hashlib.sha256(data).hexdigest()
+
+    def delete(self, key: str) -> None:
+        """Delete the object at exactly `key` (no error when it is absent)."""
+        self.delete_prefix(key)
+
+    # -- many keys at once --------------------------------------------------------------------------
+
+    def existing(self, keys: Iterable[str]) -> set[str]:
+        """Which of `keys` exist (one check each here; S3 lists their common prefix once instead)."""
+        return {key for key in keys if self.exists(key)}
+
     def put_files(self, pairs: list[tuple[Path, str]]) -> None:
         """Upload many files; implementations may parallelise."""
         for local_path, key in pairs:
@@ -75,3 +109,9 @@ class Store(ABC):
 def join_key(*parts: str) -> str:
     """Join key parts with single slashes."""
     return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def common_prefix(keys: Iterable[str]) -> str:
+    """The longest '/'-ending prefix shared by every key ('' when they share none)."""
+    shared = os.path.commonprefix(list(keys))
+    return shared[: shared.rfind("/") + 1] if "/" in shared else ""

@@ -79,6 +79,12 @@ def is_complete(store: Store, prefix: str) -> bool:
     return store.exists(join_key(prefix, MARKER))
 
 
+def complete_prefixes(store: Store, prefixes: list[str]) -> set[str]:
+    """Which of `prefixes` are complete, checked together (on S3: one listing instead of a HEAD each)."""
+    markers = {join_key(prefix, MARKER): prefix for prefix in prefixes}
+    return {markers[key] for key in store.existing(markers)}
+
+
 def fetch_complete(store: Store, prefix: str, local_dir: Path, *, only: str | None = None) -> Path:
     """Download a complete prefix (or its sub-path `only`) to `local_dir`, verifying every checksum.
 

@@ -18,16 +18,26 @@ the fix. Tunables (environment):
 | `XSTILTS_S3_CONNECT_TIMEOUT` | 10 | seconds to open a connection |
 | `XSTILTS_S3_READ_TIMEOUT` | 60 | seconds to wait for data on an open connection |
 | `XSTILTS_S3_ADDRESSING_STYLE` | path with a custom endpoint, else auto | path, virtual or auto |
+| `XSTILTS_STORE_OUTAGE_S` | 300 | seconds to keep retrying an endpoint that answered before and stopped |
+| `XSTILTS_S3_CONDITIONAL_WRITES` | auto | PutObject honours If-None-Match/If-Match: auto (probe), on, off |
+
+An endpoint that has answered once and then fails with a transient error (unreachable, timeouts, 5xx,
+throttling) is retried with exponential backoff (up to 30 s apart) for `XSTILTS_STORE_OUTAGE_S`
+seconds before the error is raised; one that never answered fails at once.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
-from collections.abc import Callable, Iterator
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import botocore.loaders
 import botocore.session
@@ -43,7 +53,9 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from xstilts.errors import StoreError
-from xstilts.store.base import ObjectInfo, Store
+from xstilts.store.base import ObjectInfo, Store, common_prefix
+
+_T = TypeVar("_T")
 
 MiB = 1024 * 1024
 DELETE_BATCH = 1000  # the S3 API's limit for one DeleteObjects call
@@ -63,6 +75,21 @@ _CREDENTIAL_CODES = {
     "401",
 }
 _CONNECTION_ERRORS = (BotoConnectionError, HTTPClientError)
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "ServiceUnavailable",
+    "500",
+    "502",
+    "503",
+    "504",
+}
+_CONDITION_FAILED_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+MAX_OUTAGE_BACKOFF_S = 30.0
 
 
 def _env_float(name: str, default: float, *fallbacks: str) -> float:
@@ -106,6 +133,8 @@ class S3Settings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     addressing_style: str | None = None  # None: path with a custom endpoint, boto3's default otherwise
+    outage_s: float = 300.0  # how long to ride out an endpoint that answered before and stopped
+    conditional_writes: str = "auto"  # auto (probe the endpoint) | on | off
 
     @classmethod
     def from_env(cls, **overrides: Any) -> S3Settings:
@@ -118,6 +147,8 @@ class S3Settings:
             "connect_timeout": _env_float("XSTILTS_S3_CONNECT_TIMEOUT", cls.connect_timeout),
             "read_timeout": _env_float("XSTILTS_S3_READ_TIMEOUT", cls.read_timeout),
             "addressing_style": os.environ.get("XSTILTS_S3_ADDRESSING_STYLE") or None,
+            "outage_s": _env_float("XSTILTS_STORE_OUTAGE_S", cls.outage_s),
+            "conditional_writes": _env_str("XSTILTS_S3_CONDITIONAL_WRITES", cls.conditional_writes).lower(),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
@@ -132,6 +163,10 @@ class S3Settings:
             )
         if self.concurrency < 1 or self.max_attempts < 1:
             raise StoreError("XSTILTS_S3_CONCURRENCY and XSTILTS_S3_MAX_ATTEMPTS must be at least 1")
+        if self.conditional_writes not in ("auto", "on", "off"):
+            raise StoreError(
+                f"XSTILTS_S3_CONDITIONAL_WRITES={self.conditional_writes!r} is unknown (fix: auto, on or off)"
+            )
         if self.addressing_style not in (None, "path", "virtual", "auto"):
             raise StoreError(
                 f"S3 addressing style {self.addressing_style!r} is unknown "
@@ -189,6 +224,7 @@ class S3Store(Store):
     """Objects under `s3://bucket/prefix` on an S3-compatible endpoint."""
 
     list_page_size = 1000  # keys per ListObjectsV2 call (S3's maximum)
+    head_limit = 16  # `existing`: up to this many keys a HEAD each, more: one listing
 
     def __init__(
         self,
@@ -208,6 +244,8 @@ class S3Store(Store):
         self._root = f"{self.prefix}/" if self.prefix else ""
         self.client = self._make_client()
         self._bucket_seen = False
+        self._reached = False  # answered at least once: from then on, outages are ridden out
+        self._conditional: bool | None = None
 
     @classmethod
     def from_uri(cls, uri: str, *, endpoint_url: str | None = None, **settings: Any) -> S3Store:
@@ -262,7 +300,10 @@ class S3Store(Store):
                     "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the chart's Secret) and the "
                     "bucket's permissions"
                 ) from None
-            raise StoreError(f"S3 {where} failed to {action}: {code or status}: {_one_line(exc)}") from None
+            transient = code in _TRANSIENT_CODES or (isinstance(status, int) and status >= 500)
+            raise StoreError(
+                f"S3 {where} failed to {action}: {code or status}: {_one_line(exc)}", transient=transient
+            ) from None
         if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
             raise StoreError(
                 f"no S3 credentials found for {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
@@ -272,7 +313,8 @@ class S3Store(Store):
             raise StoreError(
                 f"S3 endpoint {self.endpoint} is unreachable for bucket '{self.bucket}' (failed to {action} "
                 f"after {self.settings.max_attempts} attempts: {type(exc).__name__}): check that the server "
-                "is running and that AWS_ENDPOINT_URL points at it"
+                "is running and that AWS_ENDPOINT_URL points at it",
+                transient=True,
             ) from None
         if isinstance(exc, BotoCoreError):
             raise StoreError(
@@ -283,10 +325,51 @@ class S3Store(Store):
     def _call(
         self, action: str, fn: Callable[..., Any], /, *args: Any, key: str | None = None, **kw: Any
     ) -> Any:
-        try:
-            return fn(*args, **kw)
-        except (ClientError, BotoCoreError) as exc:
-            self._fail(exc, action, key)
+        """One request, ridden through a store outage (see `_ride_out`)."""
+
+        def attempt() -> Any:
+            try:
+                return fn(*args, **kw)
+            except (ClientError, BotoCoreError) as exc:
+                self._fail(exc, action, key)
+
+        return self._ride_out(attempt)
+
+    def _ride_out(self, attempt: Callable[[], _T]) -> _T:
+        """Run `attempt`; while it fails with a transient StoreError (the endpoint unreachable, 5xx,
+        throttling) and this store has answered before, retry with exponential backoff for up to
+        `outage_s` seconds. A store that never answered fails at once: a wrong endpoint is reported
+        in seconds, a short outage in the middle of a sweep is ridden out."""
+        started: float | None = None
+        delay = 1.0
+        while True:
+            try:
+                result = attempt()
+            except FileNotFoundError:
+                self._reached = True
+                raise
+            except StoreError as exc:
+                window = self.settings.outage_s
+                if not exc.transient or not self._reached or window <= 0:
+                    raise
+                now = time.monotonic()
+                if started is None:
+                    started = now
+                    _warn(f"warning: {exc}; retrying for up to {window:.0f} s (XSTILTS_STORE_OUTAGE_S)")
+                waited = now - started
+                if waited >= window:
+                    raise StoreError(
+                        f"{exc} (still failing after {waited:.0f} s of retries; XSTILTS_STORE_OUTAGE_S "
+                        "sets how long to wait)",
+                        transient=True,
+                    ) from None
+                time.sleep(min(delay, window - waited))
+                delay = min(delay * 2, MAX_OUTAGE_BACKOFF_S)
+                continue
+            if started is not None:
+                _warn(f"S3 endpoint {self.endpoint} answers again after {time.monotonic() - started:.0f} s")
+            self._reached = True
+            return result
 
     # -- primitives -------------------------------------------------------------------------------
 
@@ -302,7 +385,7 @@ class S3Store(Store):
         def submit(manager: Any, pair: tuple[Path, str]) -> Any:
             return manager.upload(str(pair[0]), self.bucket, self._full(pair[1]))
 
-        self._transfer(pairs, submit, "upload", lambda pair: pair[1])
+        self._ride_out(lambda: self._transfer(pairs, submit, "upload", lambda pair: pair[1]))
 
     def get_files(self, pairs: list[tuple[str, Path]]) -> None:
         """Download many files at once, each to a temporary name renamed into place when complete."""
@@ -313,7 +396,7 @@ class S3Store(Store):
             # s3transfer writes to `<name>.<random>` and renames it on success (removes it on failure).
             return manager.download(self.bucket, self._full(pair[0]), str(pair[1]))
 
-        self._transfer(pairs, submit, "download", lambda pair: pair[0])
+        self._ride_out(lambda: self._transfer(pairs, submit, "download", lambda pair: pair[0]))
 
     def _transfer(
         self,
@@ -353,33 +436,52 @@ class S3Store(Store):
         return self._call(f"read {key}", read, key=key)
 
     def exists(self, key: str) -> bool:
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self._full(key))
-        except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) not in _MISSING_KEY_CODES:
+        def head() -> bool:
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self._full(key))
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code", "")) not in _MISSING_KEY_CODES:
+                    self._fail(exc, f"check {key}")
+                return False
+            except BotoCoreError as exc:
                 self._fail(exc, f"check {key}")
-            # HEAD answers a bare 404 for a missing bucket too: make sure once that the bucket is there,
-            # so a typo in the bucket name is an error rather than "nothing is done yet".
-            if not self._bucket_seen:
-                self.check()
-                self._bucket_seen = True
-            return False
-        except BotoCoreError as exc:
-            self._fail(exc, f"check {key}")
-        return True
+            return True
+
+        found = self._ride_out(head)
+        # HEAD answers a bare 404 for a missing bucket too: make sure once that the bucket is there, so a
+        # typo in the bucket name is an error rather than "nothing is done yet".
+        if not found and not self._bucket_seen:
+            self.check()
+            self._bucket_seen = True
+        return found
+
+    def existing(self, keys: Iterable[str]) -> set[str]:
+        """Which of `keys` exist: a HEAD each for a few, else one listing of their common prefix (a status
+        pass over a large sweep costs a LIST per 1000 objects instead of a HEAD per phase)."""
+        wanted = list(dict.fromkeys(keys))
+        if len(wanted) <= self.head_limit:
+            return {key for key in wanted if self.exists(key)}
+        lookup = set(wanted)
+        return {obj.key for obj in self.list(common_prefix(wanted)) if obj.key in lookup}
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Every object whose key starts with `prefix` (recursive), one page of 1000 at a time."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(
-            Bucket=self.bucket, Prefix=self._full(prefix), PaginationConfig={"PageSize": self.list_page_size}
-        )
-        try:
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    yield ObjectInfo(key=self._relative(obj["Key"]), size=int(obj["Size"]))
-        except (ClientError, BotoCoreError) as exc:
-            self._fail(exc, f"list {prefix or '/'}")
+        """Every object whose key starts with `prefix` (recursive), one page of 1000 at a time; each page
+        request is ridden through an outage on its own, so a long listing resumes where it was."""
+        token: str | None = None
+        while True:
+            request: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Prefix": self._full(prefix),
+                "MaxKeys": self.list_page_size,
+            }
+            if token:
+                request["ContinuationToken"] = token
+            page = self._call(f"list {prefix or '/'}", self.client.list_objects_v2, **request)
+            for obj in page.get("Contents", []):
+                yield ObjectInfo(key=self._relative(obj["Key"]), size=int(obj["Size"]))
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
 
     def delete_prefix(self, prefix: str) -> None:
         """Delete the object at exactly `prefix` and everything under `prefix/` (not `prefix-other`)."""
@@ -389,6 +491,9 @@ class S3Store(Store):
             keys.append(stem)
         for start in range(0, len(keys), DELETE_BATCH):
             self._delete_batch(keys[start : start + DELETE_BATCH])
+
+    def delete(self, key: str) -> None:
+        self._call(f"delete {key}", self.client.delete_object, Bucket=self.bucket, Key=self._full(key))
 
     def _delete_batch(self, keys: list[str]) -> None:
         objects = [{"Key": self._full(k)} for k in keys]
@@ -407,25 +512,105 @@ class S3Store(Store):
                 "credentials' permissions"
             )
 
+    # -- conditional writes -------------------------------------------------------------------------
+
+    @property
+    def conditional_writes(self) -> bool:
+        """Whether the endpoint honours `If-None-Match: *` and `If-Match` on PutObject (AWS S3 does since
+        2024; rclone's `serve s3` ignores both). Probed once per store unless XSTILTS_S3_CONDITIONAL_WRITES
+        says `on` or `off`."""
+        if self._conditional is None:
+            setting = self.settings.conditional_writes
+            self._conditional = setting == "on" if setting in ("on", "off") else self._probe_conditional()
+        return self._conditional
+
+    def _probe_conditional(self) -> bool:
+        key = f"leases/.probe-{secrets.token_hex(8)}"
+        full = self._full(key)
+        try:
+            if self._put_conditional(key, b"1", None) is None:
+                return False
+            # Both conditions must be refused on an object that exists with another ETag.
+            refuses_create = self._put_conditional(key, b"2", None) is None
+            refuses_replace = self._put_conditional(key, b"3", '"00000000000000000000000000000000"') is None
+            return refuses_create and refuses_replace
+        except StoreError as exc:
+            if exc.transient:
+                raise
+            return False  # a server that rejects the headers outright has no conditional writes
+        finally:
+            try:
+                self._call(f"delete {key}", self.client.delete_object, Bucket=self.bucket, Key=full)
+            except StoreError:
+                pass
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        def read() -> tuple[bytes, str]:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+            return response["Body"].read(), str(response.get("ETag", ""))
+
+        try:
+            return self._call(f"read {key}", read, key=key)
+        except FileNotFoundError:
+            return None
+
+    def put_conditional(self, key: str, data: bytes, expected: str | None) -> str | None:
+        if not self.conditional_writes:
+            return self._put_conditional(key, data, expected, conditional=False)
+        return self._put_conditional(key, data, expected)
+
+    def _put_conditional(
+        self, key: str, data: bytes, expected: str | None, *, conditional: bool = True
+    ) -> str | None:
+        condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
+
+        def put() -> str | None:
+            try:
+                response = self.client.put_object(
+                    Bucket=self.bucket, Key=self._full(key), Body=data, **(condition if conditional else {})
+                )
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if code in _CONDITION_FAILED_CODES or status in (409, 412):
+                    return None
+                if expected is not None and code in _MISSING_KEY_CODES:
+                    return None  # replace-if-unchanged on an object that is gone
+                self._fail(exc, f"write {key}")
+            except BotoCoreError as exc:
+                self._fail(exc, f"write {key}")
+            return str(response.get("ETag", "")) or hashlib.md5(data).hexdigest()
+
+        return self._ride_out(put)
+
     # -- extras -----------------------------------------------------------------------------------
 
     def check(self) -> None:
         """Fail early, with a one-line StoreError, if the bucket is missing, unreachable or refuses us."""
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in _MISSING_KEY_CODES:  # HeadBucket has no body: a 404 is a missing bucket
-                exc.response["Error"]["Code"] = "NoSuchBucket"
-            self._fail(exc, "reach the bucket")
-        except BotoCoreError as exc:
-            self._fail(exc, "reach the bucket")
+
+        def head_bucket() -> None:
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                if code in _MISSING_KEY_CODES:  # HeadBucket has no body: a 404 is a missing bucket
+                    exc.response["Error"]["Code"] = "NoSuchBucket"
+                self._fail(exc, "reach the bucket")
+            except BotoCoreError as exc:
+                self._fail(exc, "reach the bucket")
+
+        self._ride_out(head_bucket)
 
     def describe(self) -> str:
         return self.uri
 
     def __repr__(self) -> str:
         return f"S3Store({self.uri!r}, endpoint={self.endpoint!r})"
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 def _one_line(exc: BaseException) -> str:

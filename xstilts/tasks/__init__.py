@@ -1,9 +1,18 @@
 """The task registry (one entry per task) and the formats tasks share."""
 
 from xstilts.tasks.base import DIFFICULTY_LEVELS, FORMAT_HPARAMS, Format, Role, Source, TaskDef
-from xstilts.tasks.registry import REGISTRY, all_tasks, fixture_languages, get_task, shared_training
+from xstilts.tasks.registry import (
+    BENCHMARKS,
+    REGISTRY,
+    all_tasks,
+    benchmark_targets,
+    fixture_languages,
+    get_task,
+    shared_training,
+)
 
 __all__ = [
+    "BENCHMARKS",
     "DIFFICULTY_LEVELS",
     "FORMAT_HPARAMS",
     "REGISTRY",
@@ -12,6 +21,7 @@ __all__ = [
     "Source",
     "TaskDef",
     "all_tasks",
+    "benchmark_targets",
     "fixture_languages",
     "get_task",
     "shared_training",

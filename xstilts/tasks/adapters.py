@@ -16,9 +16,7 @@ TYDIQA_PREFIX = {
     "ru": "russian", "sw": "swahili", "te": "telugu",
 }  # fmt: skip
 # universal_dependencies (UD 2.7 on the hub) orders its `upos` ClassLabel differently from google/xtreme.
-UD_UPOS_NAMES = (
-    "NOUN PUNCT ADP NUM SYM SCONJ ADJ PART DET CCONJ PROPN PRON X _ ADV INTJ VERB AUX".split()
-)
+UD_UPOS_NAMES = "NOUN PUNCT ADP NUM SYM SCONJ ADJ PART DET CCONJ PROPN PRON X _ ADV INTJ VERB AUX".split()
 XTREME_UPOS = "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
 COPA_QUESTIONS = {"cause": "What was the cause of this?", "effect": "What happened as a result?"}  # jiant
 
@@ -170,14 +168,25 @@ def tatoeba_mteb(row: Row) -> dict[str, Any]:
 
 
 def bucc(row: Row) -> dict[str, Any]:
-    """google/xtreme bucc18.*: the *_lang fields hold the sentence ids (e.g. "de-000000011"). A row with
-    one side empty is an unpaired sentence (fixtures model BUCC's mining setting that way)."""
+    """google/xtreme bucc18.*: gold pairs only (no distractors: mining over them is not BUCC's task, so
+    its F1 is labelled `bucc_f1_gold_only`); the *_lang fields may hold sentence ids (the 2020 script) or
+    language codes. A row with one side empty is an unpaired sentence."""
     return {
         "source": row["source_sentence"],
         "target": row["target_sentence"],
         "source_id": str(row["source_lang"]) if row["source_sentence"] else "",
         "target_id": str(row["target_lang"]) if row["target_sentence"] else "",
     }
+
+
+def bitext(row: Row) -> dict[str, Any]:
+    """Rows of the original BUCC 2018 files (`xstilts.tasks.readers.bucc_rows`): already canonical."""
+    return {k: str(row[k]) for k in ("source", "target", "source_id", "target_id")}
+
+
+def text_line(row: Row) -> dict[str, Any]:
+    """A line of an MLM corpus."""
+    return {"text": str(row["text"])}
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？؟।])\s+")

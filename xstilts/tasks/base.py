@@ -11,6 +11,7 @@ Canonical examples per format:
 - span_qa: {"id": str, "context": str, "question": str, "answers": {"text": [...], "answer_start": [...]}}
   (SQuAD v2: an unanswerable question has empty `text` / `answer_start` lists)
 - tagging: {"tokens": list[str], "tags": list[int]}
+- mlm: {"text": str} (a line of the MLM corpus; masked per phase and seed)
 - retrieval, bitext (metrics `tatoeba_accuracy`, `bucc_f1`): {"source": str, "target": str, "source_id": str,
   "target_id": str}; for BUCC one side may be "" (an unpaired sentence of the mining setting)
 - retrieval, ranking (metric `map@20`: LAReQA, Mewsli-X): {"kind": "query", "id": str, "text": str,
@@ -38,6 +39,7 @@ class Format(str, Enum):
     SPAN_QA = "span_qa"
     TAGGING = "tagging"
     RETRIEVAL = "retrieval"
+    MLM = "mlm"
 
 
 class Role(str, Enum):
@@ -120,6 +122,9 @@ class TaskDef:
     label_reader: LabelReader | None = None
     # Languages per benchmark ("xtreme", "xtreme-r"); `languages` is their union.
     benchmarks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The hub's gold-pairs-only stand-ins for (dev, evaluate) when the task's own files are not given
+    # (BUCC: `google/xtreme` bucc18.*); scored as `<metric>_gold_only`, never under the task's metric.
+    gold_only: tuple[Source, Source] | None = None
     # Fixture stand-ins: a task language with no synthetic fixture language -> the fixture language its
     # fixture is written in (XCOPA has none of en/de/es/ru).
     fixture_stand_ins: Mapping[str, str] = field(default_factory=dict)
@@ -133,6 +138,12 @@ class TaskDef:
     @property
     def difficulty_rank(self) -> int | None:
         return DIFFICULTY_LEVELS.index(self.difficulty) if self.difficulty in DIFFICULTY_LEVELS else None
+
+    def benchmark_languages(self, benchmark: str) -> tuple[str, ...]:
+        """The task's languages in `benchmark` ("xtreme", "xtreme-r"; "custom": every registered one)."""
+        if benchmark == "custom":
+            return self.languages
+        return self.benchmarks.get(benchmark, ())
 
     def config_lang(self, lang: str) -> str:
         return self.config_langs.get(lang, lang)
@@ -155,7 +166,7 @@ class TaskDef:
         return (self.evaluate,) if self.evaluate is not None else ()
 
 
-# Defaults per format (DESIGN.md section 4, jiant's X-STILTs scripts). Tasks override via `hparams`.
+# Defaults per format (docs/defaults.md; after jiant's X-STILTs scripts). Tasks override via `hparams`.
 FORMAT_HPARAMS: dict[Format, dict[str, Any]] = {
     Format.CLASSIFICATION: {"max_length": 256, "batch_size": 32},
     Format.REGRESSION: {"max_length": 256, "batch_size": 32},
@@ -163,4 +174,5 @@ FORMAT_HPARAMS: dict[Format, dict[str, Any]] = {
     Format.TAGGING: {"max_length": 256, "batch_size": 32},
     Format.SPAN_QA: {"max_length": 384, "batch_size": 16, "doc_stride": 128},
     Format.RETRIEVAL: {"max_length": 512, "batch_size": 32},
+    Format.MLM: {"max_length": 256, "batch_size": 32},
 }

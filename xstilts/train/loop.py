@@ -22,6 +22,7 @@ from xstilts.data.batching import collate, loss_units
 from xstilts.data.features import Feature, feature_length, real_tokens
 from xstilts.errors import EXIT_PREEMPTED
 from xstilts.spec.training import TrainingConfig
+from xstilts.train import state as training_state
 from xstilts.train.checkpoint import Checkpointer
 from xstilts.train.progress import ProgressLog
 from xstilts.train.schedule import MicroBatch, build_schedule
@@ -153,8 +154,17 @@ def train(
     progress: ProgressLog,
     evaluate_dev: DevEvaluator | None = None,
     deepspeed: dict[str, Any] | None = None,
+    stop_fraction: float | None = None,
+    views: dict[str, int] | None = None,
+    epoch_sizes: dict[str, int] | None = None,
 ) -> tuple[torch.nn.Module, TrainResult]:
-    """Train a MultiTaskModel on `features` (task -> training features); return the selected model."""
+    """Train a MultiTaskModel on `features` (task -> training features); return the selected model.
+    `views` and `epoch_sizes`: re-sampled and augmented training data (`build_schedule`).
+
+    `stop_fraction` trains only the first ceil(fraction x total) steps of the full run (a successive-
+    halving rung, `xstilts.plan.search`): same schedule and learning-rate decay, a checkpoint at the stop, no
+    model selection (the weights at the stop are returned). Continuing from that checkpoint is the full
+    run: the stop adds no dev evaluation and no loss-window reset that a straight run would not have."""
     from accelerate import PartialState
     from transformers import get_linear_schedule_with_warmup
 
@@ -177,10 +187,19 @@ def train(
         config.temperature,
         batching=config.batching,
         parts=per_step,
+        total_steps=config.total_steps,
+        examples_cap=config.examples_cap,
+        views=views,
+        epoch_sizes=epoch_sizes,
     )
     total_steps = max(1, math.ceil(len(schedule) / per_step))
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
+    end = (
+        total_steps
+        if stop_fraction is None
+        else max(1, min(total_steps, math.ceil(stop_fraction * total_steps)))
+    )
 
     if config.gradient_checkpointing and hasattr(model, "encoder"):
         model.encoder.gradient_checkpointing_enable()
@@ -195,20 +214,43 @@ def train(
         optimizer, int(config.warmup_ratio * total_steps), total_steps
     )
     model, optimizer = accelerator.prepare(model, optimizer)
-    accelerator.register_for_checkpointing(scheduler)
-    if config.compile:
-        model = torch.compile(model)
+    checkpointer.deepspeed = accelerator.state.deepspeed_plugin is not None
 
     result = TrainResult(steps=0, best_step=None, best_dev=None)
     step = 0
-    resumed = checkpointer.latest()
+    # Counters that continue across resumes (saved in every checkpoint): this rank's tokens, seconds
+    # trained, and the loss windows behind `final_loss` and the progress lines.
+    counters: dict[str, Any] = {
+        "tokens": 0,
+        "seconds": 0.0,
+        "window_sum": 0.0,
+        "window_count": 0,
+        "log_sum": 0.0,
+        "log_count": 0,
+    }
+    resumed = checkpointer.latest(at_most=end)
     if resumed is not None:
         step, local, saved = resumed
-        accelerator.load_state(str(local))
+        training_state.load(accelerator, model, optimizer, scheduler, local, checkpointer.where(step))
+        accelerator.step = int(saved.get("accelerator_step", 0))
+        counters.update({k: saved["counters"][k] for k in counters if k in saved.get("counters", {})})
         result.best_step, result.best_dev = saved.get("best_step"), saved.get("best_dev")
         result.history = saved.get("history", [])
+        result.final_loss = saved.get("final_loss")
         result.resumed_from = step
         progress.event("resume", step=step, total=total_steps)
+    if config.compile:
+        model = torch.compile(model)
+
+    device = accelerator.device
+    loss_sum = torch.tensor(counters["log_sum"], dtype=torch.float32, device=device)
+    loss_count = int(counters["log_count"])
+    # Mean loss since the last checkpoint: step-based (not time-based), so a resumed run reports the same.
+    window_sum = torch.tensor(counters["window_sum"], dtype=torch.float32, device=device)
+    window_count = int(counters["window_count"])
+    tokens = int(counters["tokens"])
+    seconds_before = float(counters["seconds"])
+    started = time.monotonic()
 
     def checkpoint(evaluate: bool) -> None:
         entry: dict[str, Any] = {"step": step}
@@ -219,16 +261,27 @@ def train(
                 result.best_step, result.best_dev = step, dev
             progress.event("dev", step=step, **{k: v for k, v in dev.items() if isinstance(v, int | float)})
         result.history.append(entry)
-        accelerator.save_state(str(checkpointer.local_dir(step)))
+        training_state.save(accelerator, model, optimizer, scheduler, checkpointer.local_dir(step))
+        accelerator.wait_for_everyone()  # every rank's share is on disk before rank 0 uploads the directory
         if accelerator.is_main_process:
             checkpointer.commit(
                 step,
                 {
                     "step": step,
                     "total_steps": total_steps,
+                    "accelerator_step": accelerator.step,
                     "best_step": result.best_step,
                     "best_dev": result.best_dev,
                     "history": result.history,
+                    "final_loss": result.final_loss,
+                    "counters": {
+                        "tokens": tokens,
+                        "seconds": seconds_before + time.monotonic() - started,
+                        "window_sum": window_sum.item(),
+                        "window_count": window_count,
+                        "log_sum": loss_sum.item(),
+                        "log_count": loss_count,
+                    },
                 },
             )
             keep = {step} | ({result.best_step} if result.best_step is not None else set())
@@ -236,21 +289,15 @@ def train(
         accelerator.wait_for_everyone()
         progress.event("checkpoint", step=step, evaluated=evaluate)
 
-    device = accelerator.device
+    # After each optimizer step (SMART's momentum teacher follows the parameters).
+    stepped = getattr(accelerator.unwrap_model(model), "optimizer_stepped", None)
     # Batches go to the GPU from pinned memory: a copy from pageable memory first waits for the GPU's
     # queued work (a host sync per micro-batch), so the host could not collate and launch the next
     # micro-batch while the GPU still runs this one. Pinned + non_blocking keeps the host ahead.
     pin = device.type == "cuda"
-    loss_sum = torch.zeros((), device=device)
-    loss_count = 0
-    # Mean loss since the last checkpoint: step-based (not time-based), so a resumed run reports the same.
-    window_sum = torch.zeros((), device=device)
-    window_count = 0
-    tokens = 0
-    started = time.monotonic()
     model.train()
     with _SigtermFlag() as sigterm:
-        while step < total_steps:
+        while step < end:
             weights = step_loss_weights(schedule, features, step, per_step, config.batching)
             for k in range(accumulation):
                 position = k * world + rank
@@ -277,16 +324,18 @@ def train(
                 window_count += 1
             scheduler.step()
             step += 1
+            if stepped is not None:
+                stepped(step, total_steps)
             if progress.due(force=step == total_steps):
                 elapsed = time.monotonic() - started
                 mean_loss = (loss_sum / max(loss_count, 1)).item()
-                rate = step / elapsed if elapsed > 0 else 0.0
+                rate = (step - (result.resumed_from or 0)) / elapsed if elapsed > 0 else 0.0
                 progress.step(
                     step,
                     total_steps,
                     loss=round(mean_loss, 5),
                     lr=scheduler.get_last_lr()[0],
-                    tokens_per_s=round(tokens * world / max(elapsed, 1e-9)),
+                    tokens_per_s=round(tokens * world / max(seconds_before + elapsed, 1e-9)),
                     eta_s=round((total_steps - step) / rate, 1) if rate else None,
                 )
                 loss_sum.zero_()
@@ -294,10 +343,10 @@ def train(
             if step == total_steps:
                 result.final_loss = (window_sum / max(window_count, 1)).item()
             if step % config.checkpoint_every == 0 or step == total_steps:
-                checkpoint(evaluate=config.select_best)
-                window_sum.zero_()
+                window_sum.zero_()  # the next window starts here, for a resumed run too
                 window_count = 0
-            elif sigterm.raised:
+                checkpoint(evaluate=config.select_best)
+            elif sigterm.raised or step == end:
                 checkpoint(evaluate=False)
             if sigterm.raised and step < total_steps:
                 progress.event("preempted", step=step)
@@ -305,9 +354,12 @@ def train(
 
     result.steps = step
     result.train_tokens = tokens * world
-    result.train_seconds = time.monotonic() - started
-    if config.select_best and result.best_step is not None and result.best_step != step:
-        accelerator.load_state(str(checkpointer.fetch(result.best_step)))
+    result.train_seconds = seconds_before + time.monotonic() - started
+    if end < total_steps:
+        progress.event("stopped", step=step, total=total_steps)
+    elif config.select_best and result.best_step is not None and result.best_step != step:
+        best = checkpointer.fetch(result.best_step)
+        training_state.load_weights(accelerator, model, best, checkpointer.where(result.best_step))
         progress.event(
             "selected", step=result.best_step, score=result.best_dev["score"] if result.best_dev else None
         )

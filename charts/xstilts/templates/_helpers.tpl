@@ -8,7 +8,7 @@ app.kubernetes.io/name=xstilts.
 
 {{/*
 Fully qualified name prefix; truncated to 52 characters so that suffixes such as "-settings" and
-"-accelerate" keep names within the 63-character DNS label limit.
+"-hf-cache" keep names within the 63-character DNS label limit.
 */}}
 {{- define "xstilts.fullname" -}}
 {{- if .Values.fullnameOverride }}
@@ -117,8 +117,24 @@ Usage: include "xstilts.image" (dict "image" .Values.image "root" $)
 {{- end }}
 {{- end }}
 
-{{- define "xstilts.accelerateConfigMap" -}}
-{{- printf "%s-accelerate" (include "xstilts.fullname" .) }}
+{{/*
+dataVolumes as the settings carry them (YAML list; empty when none). Names are unique: each becomes the
+pod volume data-<name>.
+*/}}
+{{- define "xstilts.dataVolumes" -}}
+{{- $volumes := list }}
+{{- $seen := dict }}
+{{- range .Values.dataVolumes }}
+{{- if hasKey $seen .name }}
+{{- fail (printf "dataVolumes: the name %q is given twice; give each volume its own name" .name) }}
+{{- end }}
+{{- $_ := set $seen .name true }}
+{{- $volume := dict "name" .name "mountPath" .mountPath }}
+{{- with .claimName }}{{ $_ := set $volume "claimName" . }}{{ end }}
+{{- with .hostPath }}{{ $_ := set $volume "hostPath" . }}{{ end }}
+{{- $volumes = append $volumes $volume }}
+{{- end }}
+{{- toYaml $volumes }}
 {{- end }}
 
 {{/* Pod Security Standard "restricted", for every pod the chart runs. */}}
@@ -145,7 +161,7 @@ seccompProfile:
 
 {{/*
 The cluster settings (settings.yaml of the settings ConfigMap). The Python model
-xstilts.render.settings.ClusterSettings reads it (camelCase aliases, unknown keys rejected).
+xstilts.spec.cluster.ClusterSettings reads it (camelCase aliases, unknown keys rejected).
 */}}
 {{- define "xstilts.settings" -}}
 {{- $v := .Values }}
@@ -181,8 +197,10 @@ xstilts.render.settings.ClusterSettings reads it (camelCase aliases, unknown key
     "backoffLimit" (int64 $v.backoffLimit)
     "activeDeadlineSeconds" (int64 $v.activeDeadlineSeconds)
     "ttlSecondsAfterFinished" (ternary nil (int64 $v.ttlSecondsAfterFinished) (kindIs "invalid" $v.ttlSecondsAfterFinished))
-    "accelerateConfigMap" (include "xstilts.accelerateConfigMap" .)
+    "apiOutageSeconds" (int64 $v.apiOutageSeconds)
+    "podProblemGraceSeconds" (ternary nil (int64 $v.podProblemGraceSeconds) (kindIs "invalid" $v.podProblemGraceSeconds))
 }}
 {{- with include "xstilts.hfCacheClaim" . }}{{ $_ := set $settings "hfCacheClaim" . }}{{ end }}
+{{- with include "xstilts.dataVolumes" . | fromYamlArray }}{{ $_ := set $settings "dataVolumes" . }}{{ end }}
 {{- toYaml $settings }}
 {{- end }}
