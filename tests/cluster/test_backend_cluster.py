@@ -317,6 +317,19 @@ def test_logs_come_from_the_newest_pod_while_it_exists(ns: Namespace, plan: Plan
     wait_for(lambda: backend.logs(phase) is None, 60, "no pod left after the Job's deletion")
 
 
+def test_logs_of_a_pod_deleted_after_it_was_listed_are_none(
+    ns: Namespace, plan: Plan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pod can go between the list that found it and the read of its log (a Job deleted or
+    replaced meanwhile): the real server answers 404, which means no live log, not a failure."""
+    backend = backend_for(ns)
+    phase = first(plan, "target")
+    gone = {"metadata": {"name": "xst-target-gone-pod"}, "status": {"phase": "Running"}}
+    monkeypatch.setattr(backend, "_newest_pod", lambda name: gone)
+    assert backend.logs(phase) is None
+    assert backend.logs(phase, follow=True) is None
+
+
 def test_submit_controller_is_idempotent_and_replaces_a_finished_one(kube: Cluster, tmp_path: Path) -> None:
     ns = make_namespace(kube, f"t-controller-{store_id(str(tmp_path))[:4]}", tmp_path / "ns", kubelet=False)
     try:

@@ -373,8 +373,8 @@ class KubeApi:
         _json(response)  # read it all: a connection returned to the pool half-read breaks the next call
         return True
 
-    def log_lines(self, pod: str, follow: bool) -> Iterator[str]:
-        response = self.call(
+    def _read_log(self, pod: str, ok: tuple[int, ...], **options: Any) -> Any:
+        return self.call(
             "get",
             "pods/log",
             f"read the log of pod {pod}",
@@ -382,28 +382,23 @@ class KubeApi:
             pod,
             self.namespace,
             container=CONTAINER,
-            follow=follow,
+            ok=ok,
             _preload_content=False,
-            _request_timeout=None if follow else self.timeout,
+            **options,
         )
-        return _lines(response)
+
+    def log_lines(self, pod: str, follow: bool) -> Iterator[str] | None:
+        """The pod's log as lines; None when the pod is gone (404): it can be deleted between the
+        list that found it and this read."""
+        response = self._read_log(
+            pod, (404,), follow=follow, _request_timeout=None if follow else self.timeout
+        )
+        return None if _is_exception(response) else _lines(response)
 
     def log_tail(self, pod: str, limit_bytes: int = TAIL_BYTES) -> list[str]:
         """The last `limit_bytes` of the pod's log as lines; [] when the pod or its log is gone (404) or
         its container never started (400)."""
-        response = self.call(
-            "get",
-            "pods/log",
-            f"read the log of pod {pod}",
-            self.core.read_namespaced_pod_log,
-            pod,
-            self.namespace,
-            container=CONTAINER,
-            tail_lines=200,
-            limit_bytes=limit_bytes,
-            ok=(400, 404),
-            _preload_content=False,
-        )
+        response = self._read_log(pod, (400, 404), tail_lines=200, limit_bytes=limit_bytes)
         return [] if _is_exception(response) else list(_lines(response))
 
 
