@@ -29,9 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xstilts.evaluate.delta import Delta
 from xstilts.evaluate.seeds import SeedSummary, seed_summary, t_quantile_975
 
-__all__ = ["SeedSummary", "seed_summary", "t_quantile_975"]  # re-exported: numpy-free, in seeds
+__all__ = ["Delta", "SeedSummary", "seed_summary", "t_quantile_975"]  # re-exported: numpy-free, beside
 
 STAT_FIELDS: dict[str, tuple[str, ...]] = {
     "mean": ("score",),
@@ -225,30 +226,13 @@ def stratum_replicates(
     return observed, out
 
 
-@dataclass(frozen=True)
-class DeltaEstimate:
-    """A delta vs baseline with its 95% percentile bootstrap interval and two-sided bootstrap p-value;
-    ``seed_p`` is the paired permutation test over seeds (None with fewer than 3 seeds)."""
-
-    value: float
-    low: float
-    high: float
-    p: float
-    seed_p: float | None = None
-
-    @property
-    def significant(self) -> bool:
-        """The interval excludes 0."""
-        return self.low > 0 or self.high < 0
-
-
-def estimate(observed: float, replicates: np.ndarray, seed_p: float | None = None) -> DeltaEstimate:
+def estimate(observed: float, replicates: np.ndarray, seed_p: float | None = None) -> Delta:
     reps = np.asarray(replicates, dtype=np.float64)
     alpha = (1 - CONFIDENCE) / 2
     low, high = (float(v) for v in np.quantile(reps, [alpha, 1 - alpha]))
     below, above = int(np.sum(reps <= 0)), int(np.sum(reps >= 0))
     p = min(1.0, 2 * (min(below, above) + 1) / (len(reps) + 1))
-    return DeltaEstimate(observed, low, high, p, seed_p)
+    return Delta(observed, low, high, p, seed_p)
 
 
 def paired_bootstrap(

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from xstilts.evaluate.delta import Delta
 from xstilts.evaluate.seeds import seed_summary
 
 ColumnFormat = Literal["text", "number", "signed", "hours", "duration", "integer", "fraction", "p"]
@@ -16,23 +17,6 @@ CORRELATION_NOTE = (
     "p: two-sided permutation test (exact up to 7 pairs, else 2000 permutations); CI: 95% percentile "
     "bootstrap over the pairs (1000 resamples); seeded; blank: fewer than 3 pairs or a constant side"
 )
-
-
-@dataclass(frozen=True)
-class Delta:
-    """A delta vs baseline: `value`, its 95% paired-bootstrap interval [`low`, `high`], the bootstrap
-    p-value and, with >= 3 seeds, the permutation p-value over seeds (`seed_p`)."""
-
-    value: float
-    low: float
-    high: float
-    p: float
-    seed_p: float | None = None
-
-    @property
-    def significant(self) -> bool:
-        """The 95% interval excludes 0."""
-        return self.low > 0 or self.high < 0
 
 
 @dataclass(frozen=True)

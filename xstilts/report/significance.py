@@ -64,8 +64,7 @@ def _pairs(
 def _delta(observed: float, replicates: Any, seed_p: float | None = None) -> Delta:
     from xstilts.evaluate.statistics import estimate
 
-    found = estimate(observed, replicates, seed_p)
-    return Delta(found.value, found.low, found.high, found.p, found.seed_p)
+    return estimate(observed, replicates, seed_p)
 
 
 def _seed_p(differences: Sequence[float]) -> float | None:
